@@ -1,0 +1,274 @@
+"""Validate and normalise every accepted config shape into one typed :class:`RunConfig`.
+
+Three shapes reach ``run_task``:
+
+* EvalScope's plugin dict ``{"eval_backend": "RAGEval", "eval_config": {"tool": "MTEB",
+  "model": [...], "eval": {...}}}`` (and its older flat form with the model keys beside the
+  eval keys);
+* the Hydra shape composed from ``conf/`` (``model``, ``reranker``, ``eval``);
+* either of them as a YAML file.
+
+Field names follow EvalScope's ``ModelArguments`` / ``EvalArguments`` so an EvalScope user's
+dict works unchanged. Unknown keys are an error (with a "did you mean"), never dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag_eval.errors import ConfigError
+
+HUBS = ("huggingface", "modelscope")
+
+
+def package_model_path(package: str) -> str:
+    """Folder of a model shipped inside a Python package (``get_model_path()``)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise ConfigError(
+            f"model package '{package}' is not installed: pip install {package.replace('_', '-')}"
+        ) from None
+    return str(module.get_model_path())
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("rag_eval.package_model"):
+        OmegaConf.register_new_resolver("rag_eval.package_model", package_model_path)
+
+
+_register_resolvers()
+POOLING_MODES = ("cls", "lasttoken", "max", "mean", "mean_sqrt_len_tokens", "weightedmean")
+MODEL_TYPES = ("sentence_transformer", "static")
+
+
+@dataclass
+class ModelConfig:
+    """One model: a bi-encoder (default) or a cross-encoder (``is_cross_encoder: true``)."""
+
+    model_name_or_path: str = ""
+    # display name used in results; defaults to the hub id or the local folder's name
+    name: str | None = None
+    revision: str | None = None
+    hub: str = "modelscope"  # where a hub id is looked up (EvalScope's default)
+    is_cross_encoder: bool = False
+    model_type: str = "sentence_transformer"
+    pooling_mode: str | None = None  # None keeps the model's own pooling
+    max_seq_length: int | None = None  # None keeps the model's own limit
+    prompt: str = ""  # query prompt (EvalScope); documents get none
+    prompts: dict[str, str] = field(default_factory=dict)  # mteb-style per-task prompts
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    config_kwargs: dict[str, Any] = field(default_factory=dict)
+    encode_kwargs: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+    device: str | None = None
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and where the results go (EvalScope's ``EvalArguments`` and more)."""
+
+    tasks: list[Any] = field(default_factory=list)  # names, or dicts for local data
+    dataset_path: str | None = None  # EvalScope: the folder of a Custom* task
+    verbosity: int = 2
+    output_folder: str = "outputs"
+    overwrite_results: bool = True
+    limits: int | None = None
+    corpus_size: int | None = None
+    seed: int = 42
+    hub: str = "modelscope"  # where built-in tasks' data comes from
+    top_k: int = 100
+    raise_error: bool = False
+
+
+@dataclass
+class RunConfig:
+    models: list[ModelConfig]
+    eval: EvalConfig
+
+    @property
+    def bi_encoder(self) -> ModelConfig:
+        return self.models[0]
+
+    @property
+    def cross_encoder(self) -> ModelConfig | None:
+        return self.models[1] if len(self.models) > 1 else None
+
+
+def load_config(cfg: Any) -> RunConfig:
+    """Turn a dict, DictConfig, YAML path or RunConfig into a validated RunConfig."""
+    if isinstance(cfg, RunConfig):
+        return cfg
+    raw = _to_plain(cfg)
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"config must be a mapping, a DictConfig or a YAML path, got {type(cfg).__name__}"
+        )
+    models_raw, eval_raw = _split_shape(raw)
+    models = [_build(ModelConfig, m, f"model[{i}]") for i, m in enumerate(models_raw)]
+    run = RunConfig(models=models, eval=_build(EvalConfig, eval_raw, "eval"))
+    _check(run)
+    return run
+
+
+def _to_plain(cfg: Any) -> Any:
+    if isinstance(cfg, (str, Path)):
+        path = Path(cfg)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found: pass an existing YAML path or a dict")
+        from omegaconf import OmegaConf
+
+        try:
+            return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        except Exception as exc:  # yaml errors are multi-line: keep the first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    return cfg
+
+
+_HYDRA_KEYS = {"model", "reranker", "eval", "hydra"}
+
+
+def _split_shape(raw: dict) -> tuple[list[dict], dict]:
+    """Return (model dicts, eval dict) from either the EvalScope or the Hydra shape."""
+    if "eval_backend" in raw or "eval_config" in raw:
+        _unknown(raw, {"eval_backend", "eval_config", "work_dir"}, "")
+        backend = raw.get("eval_backend", "RAGEval")
+        if backend != "RAGEval":
+            raise ConfigError(f"eval_backend is {backend!r}: rag_eval only runs 'RAGEval'")
+        ec = dict(raw.get("eval_config") or {})
+        tool = ec.pop("tool", "MTEB")
+        if str(tool).upper() != "MTEB":
+            raise ConfigError(f"eval_config.tool is {tool!r}: rag_eval runs the 'MTEB' tool only")
+        if "model_name_or_path" in ec:  # EvalScope's older flat shape
+            model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
+            model = {k: ec.pop(k) for k in list(ec) if k in model_keys and k != "hub"}
+            model["hub"] = ec.get("hub", "modelscope")
+            instructions = ec.pop("instructions", None) or {}
+            if instructions:  # EvalScope's per-task query instructions
+                model["prompts"] = {f"{t}-query": text for t, text in instructions.items()}
+            return [model], ec
+        _unknown(ec, {"model", "eval"}, "eval_config.")
+        models = ec.get("model")
+        if isinstance(models, dict):
+            models = [models]
+        if not models:
+            raise ConfigError("eval_config.model is empty: give a list with one bi-encoder")
+        return list(models), dict(ec.get("eval") or {})
+
+    _unknown(raw, _HYDRA_KEYS, "")
+    if not raw.get("model"):
+        raise ConfigError("config has no 'model': pick one, e.g. model=minilm")
+    models = raw["model"] if isinstance(raw["model"], list) else [raw["model"]]
+    if raw.get("reranker"):
+        models = [*models, raw["reranker"]]
+    return list(models), dict(raw.get("eval") or {})
+
+
+def _unknown(raw: dict, allowed: set[str], prefix: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            fix = f"did you mean '{prefix}{hint[0]}'?" if hint else f"allowed: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"unknown config key '{prefix}{key}': {fix}")
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping of {cls.__name__} fields, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _unknown(raw, set(fields), f"{where}.")
+    values = {}
+    for key, value in raw.items():
+        values[key] = _coerce(value, fields[key], f"{where}.{key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
+    kind = str(f.type)
+    if value is None:
+        if "None" in kind:
+            return None
+        if f.default_factory is not dataclasses.MISSING:  # a null dict/list means "empty"
+            return f.default_factory()
+        raise ConfigError(f"{where} must not be null")
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+    elif kind.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return dict(value)
+    elif kind.startswith("list"):
+        if isinstance(value, (str, dict)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return list(value)
+    elif kind.startswith("str"):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _check(run: RunConfig) -> None:
+    """Cross-field rules that a type check cannot express."""
+    ev = run.eval
+    for i, m in enumerate(run.models):
+        where = f"model[{i}]"
+        if not m.model_name_or_path:
+            raise ConfigError(f"{where}.model_name_or_path is empty: give a hub id or a local path")
+        if m.hub not in HUBS:
+            raise ConfigError(f"{where}.hub is {m.hub!r}: use one of {', '.join(HUBS)}")
+        if m.pooling_mode is not None and m.pooling_mode not in POOLING_MODES:
+            raise ConfigError(
+                f"{where}.pooling_mode is {m.pooling_mode!r}: use one of {', '.join(POOLING_MODES)}"
+                " or null for the model's own"
+            )
+        if m.model_type not in MODEL_TYPES:
+            raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
+        if m.max_seq_length is not None and m.max_seq_length <= 0:
+            raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
+    if len(run.models) > 2:
+        raise ConfigError(
+            f"{len(run.models)} models given: give one bi-encoder, or a bi-encoder then a cross-encoder"
+        )
+    if run.models[0].is_cross_encoder:
+        raise ConfigError(
+            "model[0] is a cross-encoder: the first model must be a bi-encoder (stage 1); "
+            "put the cross-encoder second"
+        )
+    if len(run.models) == 2 and not run.models[1].is_cross_encoder:
+        raise ConfigError(
+            "model[1] is a bi-encoder: two-stage needs a cross-encoder second "
+            "(set is_cross_encoder: true) or drop it"
+        )
+    if ev.hub not in HUBS:
+        raise ConfigError(f"eval.hub is {ev.hub!r}: use one of {', '.join(HUBS)}")
+    if not ev.tasks:
+        raise ConfigError("eval.tasks is empty: name at least one task, e.g. eval=demo")
+    for key in ("limits", "corpus_size"):
+        value = getattr(ev, key)
+        if value is not None and value <= 0:
+            raise ConfigError(f"eval.{key} is {value}: use a positive integer, or null for all")
+    if ev.top_k <= 0:
+        raise ConfigError(f"eval.top_k is {ev.top_k}: use a positive integer (default 100)")

@@ -1,0 +1,71 @@
+"""``run_task``: the whole chain config -> resolve -> stages -> results, for plugins and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from rag_eval.config import RunConfig, load_config
+from rag_eval.results import TaskOutcome
+
+logger = logging.getLogger("rag_eval")
+
+_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
+
+
+class RunScores(dict):
+    """``{task: {split: {metric: value, "main_score": ...}}}`` plus what else the run knows.
+
+    ``failed`` maps each failed task to its one-line error; ``outcomes`` holds every
+    :class:`TaskOutcome` (per stage, with timings and samples).
+    """
+
+    def __init__(self, outcomes: list[TaskOutcome]):
+        super().__init__()
+        self.outcomes = outcomes
+        self.failed = {o.task: o.error for o in outcomes if o.status == "failed"}
+        for o in outcomes:
+            if o.status != "failed":
+                self[o.task] = o.scores
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = _LEVELS.get(max(0, min(3, verbosity)), logging.INFO)
+    logging.getLogger("rag_eval").setLevel(level)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    # mteb and sentence-transformers talk a lot at INFO: keep them at WARNING unless debugging
+    for name in ("mteb", "sentence_transformers", "transformers", "datasets", "httpx"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
+
+
+def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
+    """Evaluate the configured model(s) on the configured tasks; write and return the scores.
+
+    ``cfg`` is an EvalScope-style dict, a Hydra DictConfig, a YAML path or a RunConfig.
+    Relative data paths are read against ``base_dir`` (default: the working directory).
+    """
+    run: RunConfig = load_config(cfg)
+    _setup_logging(run.eval.verbosity)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    from rag_eval.report import print_summary
+    from rag_eval.resolve.models import load_bi_encoder
+    from rag_eval.resolve.tasks import resolve_tasks
+    from rag_eval.stages.one_stage import run_one_stage
+
+    base = Path(base_dir) if base_dir else None
+    tasks = resolve_tasks(run.eval, base)
+    output_folder = Path(run.eval.output_folder)
+    bi_encoder = load_bi_encoder(run.bi_encoder)
+    outcomes = run_one_stage(bi_encoder, tasks, run.eval, output_folder)
+    scores = RunScores(outcomes)
+    if run.eval.verbosity >= 1:
+        print_summary(outcomes)
+    return scores

@@ -1,0 +1,1 @@
+"""Resolve a config into runnable parts: model folders (hub), encoders, tasks and their data."""

@@ -1,0 +1,258 @@
+"""Readers for the plain local dataset layouts (BEIR retrieval, jsonl pairs/rows).
+
+Each reader returns the data in mteb 2.x's in-memory shape for that task type, so a local
+folder can back either a task declared in config or a built-in mteb task:
+
+* Retrieval / Reranking -> ``RetrievalSplitData`` (corpus, queries, relevant_docs, top_ranked)
+* STS -> Dataset(sentence1, sentence2, score)
+* PairClassification -> Dataset(sentence1, sentence2, labels)
+* Classification -> DatasetDict(train, test) of (text, label)
+* Clustering -> Dataset(sentences, labels)
+
+Malformed input is a :class:`DataError` naming ``file:line``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from rag_eval.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+LOCAL_TYPES = ("Retrieval", "Reranking", "STS", "PairClassification", "Classification", "Clustering")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a jsonl file; blank lines are skipped, anything else must be a JSON object."""
+    rows = []
+    try:
+        with path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(
+                        f"{path}:{lineno} is not UTF-8 ({exc.reason} at byte {exc.start}): "
+                        "re-encode the file as UTF-8"
+                    ) from None
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{lineno} is not valid JSON ({exc.msg}): fix or remove the line") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{lineno} must be a JSON object, got {type(row).__name__}")
+                row["__line__"] = lineno
+                rows.append(row)
+    except FileNotFoundError:
+        raise DataError(f"{path} not found: the dataset folder must hold this file") from None
+    return rows
+
+
+def _field(row: dict, key: str, path: Path, kinds: tuple[type, ...] = (str,)) -> Any:
+    if key not in row:
+        raise DataError(f"{path}:{row['__line__']} has no '{key}' field: every row needs it")
+    value = row[key]
+    if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
+        names = "/".join(k.__name__ for k in kinds)
+        raise DataError(f"{path}:{row['__line__']} field '{key}' must be {names}, got {value!r}")
+    return value
+
+
+def available_splits(folder: Path, task_type: str) -> list[str]:
+    """Splits a local folder offers for ``task_type`` (qrels/*.tsv or *.jsonl file stems)."""
+    if task_type == "Retrieval":
+        return sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+    if task_type == "Classification":
+        return ["test"] if (folder / "test.jsonl").is_file() else []
+    return sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in {"corpus", "queries", "train"})
+
+
+def load_split(folder: Path, task_type: str, split: str) -> Any:
+    """Read one split of a local folder into mteb's shape for ``task_type``."""
+    loader = _LOADERS.get(task_type)
+    if loader is None:
+        raise DataError(f"task type {task_type!r} has no local reader: use one of {', '.join(LOCAL_TYPES)}")
+    return loader(folder, split)
+
+
+def _unique_ids(rows: list[dict], path: Path) -> dict[str, dict]:
+    by_id: dict[str, dict] = {}
+    for row in rows:
+        rid = row.get("_id", row.get("id"))
+        if rid is None:
+            raise DataError(f"{path}:{row['__line__']} has no '_id' field: every row needs it")
+        rid = str(rid)
+        if rid in by_id:
+            raise DataError(
+                f"{path}:{row['__line__']} repeats id '{rid}' (first at line {by_id[rid]['__line__']}): ids must be unique"
+            )
+        by_id[rid] = row
+    return by_id
+
+
+def _load_retrieval(folder: Path, split: str) -> dict[str, Any]:
+    from datasets import Dataset
+
+    corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    corpus = _unique_ids(read_jsonl(corpus_path), corpus_path)
+    queries = _unique_ids(read_jsonl(queries_path), queries_path)
+    if not corpus:
+        raise DataError(f"{corpus_path} is empty: a retrieval task needs documents")
+    if not qrels_path.is_file():
+        raise DataError(f"{qrels_path} not found: split '{split}' needs qrels/{split}.tsv")
+    relevant: dict[str, dict[str, int]] = {}
+    with qrels_path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        for lineno, row in enumerate(reader, start=1):
+            if not row or (lineno == 1 and row[0] == "query-id"):
+                continue
+            if len(row) < 3:
+                raise DataError(f"{qrels_path}:{lineno} needs 3 tab-separated columns: query-id corpus-id score")
+            qid, did, score = row[0], row[1], row[2]
+            if qid not in queries:
+                raise DataError(f"{qrels_path}:{lineno} names query '{qid}' that is not in {queries_path.name}")
+            if did not in corpus:
+                raise DataError(f"{qrels_path}:{lineno} names document '{did}' that is not in {corpus_path.name}")
+            try:
+                relevant.setdefault(qid, {})[did] = int(float(score))
+            except ValueError:
+                raise DataError(f"{qrels_path}:{lineno} score {score!r} is not a number") from None
+    used_queries = [q for q in queries if q in relevant]
+    return {
+        "corpus": Dataset.from_dict(
+            {
+                "id": list(corpus),
+                "title": [str(r.get("title") or "") for r in corpus.values()],
+                "text": [_field(r, "text", corpus_path) for r in corpus.values()],
+            }
+        ),
+        "queries": Dataset.from_dict(
+            {"id": used_queries, "text": [_field(queries[q], "text", queries_path) for q in used_queries]}
+        ),
+        "relevant_docs": relevant,
+        "top_ranked": None,
+    }
+
+
+def _load_reranking(folder: Path, split: str) -> dict[str, Any]:
+    """mteb 1.x reranking rows -> a retrieval split whose top_ranked holds each query's candidates.
+
+    Documents are identified by their text, so a passage shared by several queries is encoded
+    once. Query ids are the row's line number, stable for a given file.
+    """
+    from datasets import Dataset
+
+    path = folder / f"{split}.jsonl"
+    doc_ids: dict[str, str] = {}
+    queries, relevant, top_ranked = {}, {}, {}
+    for row in read_jsonl(path):
+        query = _field(row, "query", path)
+        positives = _field(row, "positive", path, (list,))
+        negatives = _field(row, "negative", path, (list,))
+        qid = f"q{row['__line__']}"
+        candidates = []
+        for text in [*positives, *negatives]:
+            if not isinstance(text, str):
+                raise DataError(f"{path}:{row['__line__']} candidates must be strings, got {text!r}")
+            candidates.append(doc_ids.setdefault(text, f"d{len(doc_ids)}"))
+        if not positives:
+            logger.warning("%s:%s has no positive: the query is skipped by mteb", path, row["__line__"])
+        queries[qid] = query
+        relevant[qid] = {doc_ids[t]: 1 for t in positives}
+        top_ranked[qid] = list(dict.fromkeys(candidates))
+    if not queries:
+        raise DataError(f"{path} is empty: a reranking task needs rows")
+    return {
+        "corpus": Dataset.from_dict({"id": list(doc_ids.values()), "title": [""] * len(doc_ids), "text": list(doc_ids)}),
+        "queries": Dataset.from_dict({"id": list(queries), "text": list(queries.values())}),
+        "relevant_docs": relevant,
+        "top_ranked": top_ranked,
+    }
+
+
+def _pairs(folder: Path, split: str, target: str, out_name: str, kinds: tuple[type, ...]):
+    from datasets import Dataset
+
+    path = folder / f"{split}.jsonl"
+    rows = read_jsonl(path)
+    if not rows:
+        raise DataError(f"{path} is empty: the split needs rows")
+    return Dataset.from_dict(
+        {
+            "sentence1": [_field(r, "sentence1", path) for r in rows],
+            "sentence2": [_field(r, "sentence2", path) for r in rows],
+            out_name: [_field(r, target, path, kinds) for r in rows],
+        }
+    )
+
+
+def _load_sts(folder: Path, split: str):
+    # a 0/1 "label" file (pair classification data) also serves an STS task (mteb's ATEC)
+    path = folder / f"{split}.jsonl"
+    first = next(iter(read_jsonl(path)), {})
+    target = "score" if "score" in first or "label" not in first else "label"
+    return _pairs(folder, split, target, "score", (int, float))
+
+
+def _load_pair_classification(folder: Path, split: str):
+    path = folder / f"{split}.jsonl"
+    first = next(iter(read_jsonl(path)), {})
+    target = "label" if "label" in first or "labels" not in first else "labels"
+    return _pairs(folder, split, target, "labels", (int,))
+
+
+def _rows(path: Path, text_key: str, out_text: str, out_label: str):
+    from datasets import Dataset
+
+    rows = read_jsonl(path)
+    if not rows:
+        raise DataError(f"{path} is empty: the split needs rows")
+    return Dataset.from_dict(
+        {
+            out_text: [_field(r, text_key, path) for r in rows],
+            out_label: [_field(r, "label", path, (int, str)) for r in rows],
+        }
+    )
+
+
+def _load_classification(folder: Path, split: str):
+    from datasets import DatasetDict
+
+    return DatasetDict(
+        {
+            "train": _rows(folder / "train.jsonl", "text", "text", "label"),
+            split: _rows(folder / f"{split}.jsonl", "text", "text", "label"),
+        }
+    )
+
+
+def _load_clustering(folder: Path, split: str):
+    return _rows(folder / f"{split}.jsonl", "text", "sentences", "labels")
+
+
+_LOADERS = {
+    "Retrieval": _load_retrieval,
+    "Reranking": _load_reranking,
+    "STS": _load_sts,
+    "PairClassification": _load_pair_classification,
+    "Classification": _load_classification,
+    "Clustering": _load_clustering,
+}
+
+
+def sample_texts(folder: Path, limit: int = 200) -> list[str]:
+    """A few texts from a local folder, to guess its language."""
+    texts: list[str] = []
+    for path in sorted(folder.rglob("*.jsonl"))[:2]:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line, _ in zip(fh, range(limit)):
+                texts.append(line)
+    return texts

@@ -1,0 +1,142 @@
+"""Model configs -> mteb-compatible encoders built on sentence-transformers.
+
+A bi-encoder is a ``SentenceTransformer`` (optionally rebuilt as Transformer + Pooling
+[+ Normalize] for an explicit ``pooling_mode``) inside mteb's own
+``SentenceTransformerEncoderWrapper``, so prompts and encoding follow mteb exactly. The
+wrapper's ``ModelMeta`` names the model and its revision, which is where results are filed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag_eval.config import ModelConfig
+from rag_eval.errors import ConfigError
+from rag_eval.resolve.hub import ResolvedModel, resolve_model
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float16": "float16", "fp16": "float16", "half": "float16", "bfloat16": "bfloat16",
+           "bf16": "bfloat16", "float32": "float32", "fp32": "float32", "float": "float32"}
+
+
+@dataclass
+class LoadedModel:
+    """An encoder ready for mteb, with what results need to know about it."""
+
+    encoder: Any  # mteb EncoderProtocol (or CrossEncoderProtocol for rerankers)
+    config: ModelConfig
+    resolved: ResolvedModel
+    name: str  # display name, as in result folders
+    revision: str
+
+
+def display_name(cfg: ModelConfig, resolved: ResolvedModel) -> str:
+    """The model's name in results: ``name`` if set, else the hub id or the folder's name."""
+    if cfg.name:
+        return cfg.name
+    if resolved.source == "local":
+        return resolved.path.name
+    return cfg.model_name_or_path
+
+
+def safe_path_part(text: str) -> str:
+    """A single path component that cannot climb out of its parent folder."""
+    part = re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("/", "__")).strip("._")
+    return part or "_"
+
+
+def torch_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """EvalScope's ``torch_dtype`` strings -> what transformers takes (``dtype``)."""
+    kwargs = dict(model_kwargs)
+    dtype = kwargs.pop("torch_dtype", kwargs.pop("dtype", None))
+    if dtype is not None:
+        if dtype != "auto":
+            import torch
+
+            name = _DTYPES.get(str(dtype).replace("torch.", ""))
+            if name is None:
+                raise ConfigError(
+                    f"model_kwargs.torch_dtype is {dtype!r}: use auto, float32, float16 or bfloat16"
+                )
+            dtype = getattr(torch, name)
+        kwargs["dtype"] = dtype
+    return kwargs
+
+
+def _has_normalize(folder: Path) -> bool:
+    modules = folder / "modules.json"
+    if not modules.is_file():
+        return False
+    return any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+
+
+def build_sentence_transformer(cfg: ModelConfig, folder: Path):
+    """The sentence-transformers model for ``cfg`` read from ``folder`` (no hub access)."""
+    from sentence_transformers import SentenceTransformer
+
+    model_kwargs = torch_kwargs(cfg.model_kwargs)
+    if cfg.trust_remote_code:
+        logger.warning("trust_remote_code is on for %s: its own code will run", cfg.model_name_or_path)
+    try:
+        if cfg.pooling_mode:
+            from sentence_transformers.base.modules import Normalize, Transformer
+            from sentence_transformers.sentence_transformer.modules import Pooling
+
+            transformer = Transformer(
+                str(folder),
+                model_kwargs={**model_kwargs, "trust_remote_code": cfg.trust_remote_code},
+                config_kwargs={**cfg.config_kwargs, "trust_remote_code": cfg.trust_remote_code},
+                processor_kwargs={"trust_remote_code": cfg.trust_remote_code},
+                max_seq_length=cfg.max_seq_length,
+            )
+            modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=cfg.pooling_mode)]
+            if _has_normalize(folder):
+                modules.append(Normalize())
+            model = SentenceTransformer(modules=modules, device=cfg.device)
+        else:
+            model = SentenceTransformer(
+                str(folder),
+                device=cfg.device,
+                trust_remote_code=cfg.trust_remote_code,
+                local_files_only=True,
+                model_kwargs=model_kwargs or None,
+                config_kwargs=cfg.config_kwargs or None,
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"model {cfg.model_name_or_path!r} could not be loaded from {folder}: {msg}") from None
+    if cfg.max_seq_length:
+        model.max_seq_length = cfg.max_seq_length
+    return model
+
+
+def model_prompts(cfg: ModelConfig) -> dict[str, str] | None:
+    """mteb prompt dict: per-task prompts, plus EvalScope's ``prompt`` for queries."""
+    prompts = dict(cfg.prompts)
+    if cfg.prompt:
+        prompts.setdefault("query", cfg.prompt)
+    return prompts or None
+
+
+def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
+    from mteb.models import SentenceTransformerEncoderWrapper
+    from mteb.models.model_meta import ModelMeta
+
+    resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
+    model = build_sentence_transformer(cfg, resolved.path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoder = SentenceTransformerEncoderWrapper(model, model_prompts=model_prompts(cfg))
+        base = ModelMeta.from_sentence_transformer_model(model)
+    name = display_name(cfg, resolved)
+    encoder.mteb_model_meta = base.model_copy(update={"name": name, "revision": resolved.revision})
+    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision)

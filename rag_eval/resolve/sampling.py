@@ -1,0 +1,174 @@
+"""``limits`` and candidate subsampling, with one meaning for every task source.
+
+The sample is drawn from the loaded data (after a hub or a local folder served it), so the
+same data and seed give the same sample wherever it came from. Order never matters: items
+are ranked by a seeded hash of their id (or content), not by their position in a file.
+
+* Retrieval: ``limits`` queries; the corpus keeps every document judged for them AND the
+  distractors (the whole corpus, or ``corpus_size`` documents that include all judged ones).
+* Reranking (retrieval data with candidate lists): ``limits`` queries with full candidate lists.
+* STS / PairClassification: ``limits`` pairs. Classification: ``limits`` test rows,
+  stratified by label (mteb's few-shot training pool is untouched). Clustering: ``limits``
+  texts, stratified by label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, defaultdict
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def _rank_key(seed: int, key: str) -> bytes:
+    return hashlib.sha1(f"{seed}\0{key}".encode()).digest()
+
+
+def seeded_order(keys: list[str], seed: int) -> list[str]:
+    """``keys`` in a seeded pseudo-random order that does not depend on their input order."""
+    return sorted(keys, key=lambda k: (_rank_key(seed, k), k))
+
+
+def _content_keys(texts: list[str]) -> list[str]:
+    """Row keys from content; repeated rows get an occurrence count so each stays distinct."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for text in texts:
+        keys.append(f"{text}\0{seen[text]}")
+        seen[text] += 1
+    return keys
+
+
+def _pick_rows(keys: list[str], n: int, seed: int) -> list[int]:
+    index = {k: i for i, k in enumerate(keys)}
+    return sorted(index[k] for k in seeded_order(list(index), seed)[:n])
+
+
+def _stratified_rows(keys: list[str], labels: list[Any], n: int, seed: int) -> list[int]:
+    """``n`` rows with label proportions kept (largest remainder), each label seeded."""
+    by_label: dict[Any, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_label[str(label)].append(i)
+    total = len(labels)
+    quotas = {lab: n * len(rows) / total for lab, rows in by_label.items()}
+    counts = {lab: int(q) for lab, q in quotas.items()}
+    for lab in sorted(quotas, key=lambda lab: (-(quotas[lab] - counts[lab]), lab))[: n - sum(counts.values())]:
+        counts[lab] += 1
+    chosen: list[int] = []
+    for lab, rows in by_label.items():
+        order = seeded_order([keys[i] for i in rows], seed)[: counts[lab]]
+        pos = {keys[i]: i for i in rows}
+        chosen.extend(pos[k] for k in order)
+    return sorted(chosen)
+
+
+def _check_size(name: str, what: str, asked: int, available: int) -> int:
+    if asked >= available:
+        logger.warning("%s: limits %d >= %d %s: using all %d", name, asked, available, what, available)
+        return available
+    return asked
+
+
+def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: int) -> dict[str, Any]:
+    """Shrink ``task.dataset`` in place; return what was kept (for the result file)."""
+    info: dict[str, Any] = {"seed": seed, "limits": limits, "corpus_size": corpus_size}
+    if limits is None and corpus_size is None:
+        return info
+    ttype = task.metadata.type
+    for subset, splits in task.dataset.items():
+        for split in task.eval_splits:
+            if split not in splits:
+                continue
+            data = splits[split]
+            where = f"{task.metadata.name}/{subset}/{split}" if subset != "default" else task.metadata.name
+            if isinstance(data, dict) and "corpus" in data:
+                info.update(_sample_retrieval(data, limits, corpus_size, seed, where))
+            elif ttype == "Classification":
+                labels = data["label"] if "label" in data.column_names else data[task.label_column_name]
+                col = task.input_column_name if isinstance(task.input_column_name, str) else "text"
+                splits[split], kept = _sample_rows(data, limits, seed, where, data[col], labels)
+                info.update(kept)
+            elif ttype == "Clustering":
+                splits[split], kept = _sample_clustering(task, data, limits, seed, where)
+                info.update(kept)
+            elif limits is not None:
+                cols = data.column_names
+                texts = ["\t".join(str(r.get(c)) for c in cols) for r in data]
+                splits[split], kept = _sample_rows(data, limits, seed, where, texts, None)
+                info.update(kept)
+    return info
+
+
+def _sample_rows(data, limits, seed, where, texts, labels):
+    total = len(data)
+    if limits is None:
+        return data, {"rows": total, "rows_total": total}
+    n = _check_size(where, "rows", limits, total)
+    keys = _content_keys([str(t) for t in texts])
+    rows = _stratified_rows(keys, list(labels), n, seed) if labels is not None else _pick_rows(keys, n, seed)
+    return data.select(rows), {"rows": len(rows), "rows_total": total}
+
+
+def _sample_clustering(task, data, limits, seed, where):
+    text_col, label_col = task.input_column_name, task.label_column_name
+    if len(data) and isinstance(data[0][text_col], list):  # legacy: rows are whole cluster sets
+        from datasets import Dataset
+
+        new_rows, kept, total = [], 0, 0
+        for row in data:
+            texts, labels = row[text_col], row[label_col]
+            n = _check_size(where, "texts", limits, len(texts)) if limits else len(texts)
+            idx = _stratified_rows(_content_keys(texts), labels, n, seed)
+            new_rows.append({text_col: [texts[i] for i in idx], label_col: [labels[i] for i in idx]})
+            kept, total = kept + len(idx), total + len(texts)
+        return Dataset.from_list(new_rows), {"rows": kept, "rows_total": total}
+    return _sample_rows(data, limits, seed, where, data[text_col], data[label_col])
+
+
+def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str, Any]:
+    relevant = data["relevant_docs"]
+    queries = data["queries"]
+    top_ranked = data.get("top_ranked")
+    judged_queries = [q for q in queries["id"] if relevant.get(q)]
+    total_queries = len(judged_queries)
+    keep = judged_queries
+    if limits is not None:
+        n = _check_size(where, "queries", limits, total_queries)
+        keep = seeded_order(judged_queries, seed)[:n]
+    keep_set = set(keep)
+    if len(keep) < len(queries):
+        data["queries"] = queries.select([i for i, q in enumerate(queries["id"]) if q in keep_set])
+    data["relevant_docs"] = {q: relevant[q] for q in keep}
+    if top_ranked:
+        data["top_ranked"] = {q: top_ranked[q] for q in keep if q in top_ranked}
+
+    corpus = data["corpus"]
+    total_docs = len(corpus)
+    if top_ranked:  # reranking: the documents are the kept queries' candidate lists
+        needed = {d for q in data["top_ranked"] for d in data["top_ranked"][q]}
+        needed |= {d for q in keep for d in relevant[q]}
+        if corpus_size is not None:
+            logger.warning("%s: corpus_size does not apply to a reranking task (it keeps its candidate lists)", where)
+        data["corpus"] = corpus.select([i for i, d in enumerate(corpus["id"]) if d in needed])
+    elif corpus_size is not None:
+        judged = {d for q in keep for d in relevant[q]}
+        if corpus_size >= total_docs:
+            logger.warning("%s: corpus_size %d >= %d documents: using all %d", where, corpus_size, total_docs, total_docs)
+        else:
+            if corpus_size < len(judged):
+                logger.warning(
+                    "%s: corpus_size %d < %d judged documents of the kept queries: keeping all judged ones",
+                    where, corpus_size, len(judged),
+                )
+            others = [d for d in corpus["id"] if d not in judged]
+            fill = set(seeded_order(others, seed)[: max(0, corpus_size - len(judged))])
+            keep_docs = judged | fill
+            data["corpus"] = corpus.select([i for i, d in enumerate(corpus["id"]) if d in keep_docs])
+    return {
+        "queries": len(keep),
+        "queries_total": total_queries,
+        "corpus": len(data["corpus"]),
+        "corpus_total": total_docs,
+    }

@@ -1,0 +1,253 @@
+"""Task names and local folders -> mteb task objects.
+
+A task entry in ``eval.tasks`` is one of
+
+* a built-in mteb task name (``T2Retrieval``, ``LCQMC``, ...);
+* ``{name: <built-in>, path: <folder>}`` - the built-in task, its data read from a local copy;
+* ``{name: <new name>, type: <TaskType>, path: <folder>}`` - a task declared from local data
+  (the layouts of ``local_data``), with optional ``split``, ``main_score``, ``lang``;
+* EvalScope's ``Custom<Type>`` (e.g. ``CustomRetrieval``) with ``eval.dataset_path``.
+
+Local tasks are real mteb tasks (a ``TaskMetadata`` plus the abstract task of their type), so
+mteb's own evaluator scores them exactly as it scores the built-in ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from rag_eval.config import EvalConfig
+from rag_eval.errors import ConfigError
+from rag_eval.resolve import local_data
+
+logger = logging.getLogger(__name__)
+
+#: main score of a task declared from local data, per type (mteb's / C-MTEB's choices)
+MAIN_SCORES = {
+    "Retrieval": "ndcg_at_10",
+    "Reranking": "map_at_1000",
+    "STS": "cosine_spearman",
+    "PairClassification": "max_ap",
+    "Classification": "accuracy",
+    "Clustering": "v_measure",
+}
+TASK_ENTRY_KEYS = {"name", "type", "path", "split", "main_score", "lang", "description"}
+
+
+def _abstask_for(task_type: str) -> type:
+    from mteb.abstasks import (
+        AbsTaskClassification,
+        AbsTaskClustering,
+        AbsTaskPairClassification,
+        AbsTaskRetrieval,
+        AbsTaskSTS,
+    )
+
+    return {
+        "Retrieval": AbsTaskRetrieval,
+        "Reranking": AbsTaskRetrieval,
+        "STS": AbsTaskSTS,
+        "PairClassification": AbsTaskPairClassification,
+        "Classification": AbsTaskClassification,
+        "Clustering": AbsTaskClustering,
+    }[task_type]
+
+
+def resolve_tasks(ev: EvalConfig, base_dir: Path | None = None) -> list[Any]:
+    """Build one mteb task object per entry of ``eval.tasks`` (data not loaded yet)."""
+    tasks, seen = [], set()
+    for i, entry in enumerate(ev.tasks):
+        task = resolve_task(entry, ev, f"eval.tasks[{i}]", base_dir)
+        name = task.metadata.name
+        if name in seen:
+            raise ConfigError(f"eval.tasks names '{name}' twice: list each task once")
+        seen.add(name)
+        tasks.append(task)
+    return tasks
+
+
+def resolve_task(entry: Any, ev: EvalConfig, where: str, base_dir: Path | None = None) -> Any:
+    if isinstance(entry, str):
+        if entry.startswith("Custom") and entry[6:] in local_data.LOCAL_TYPES:
+            if not ev.dataset_path:
+                raise ConfigError(f"{where} is {entry} but eval.dataset_path is not set: point it at the data folder")
+            entry = {"name": entry, "type": entry[6:], "path": ev.dataset_path}
+        else:
+            return _builtin(entry, where)
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a task name or a mapping with name/type/path, got {entry!r}")
+    unknown = set(entry) - TASK_ENTRY_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        hint = difflib.get_close_matches(key, sorted(TASK_ENTRY_KEYS), n=1)
+        fix = f"did you mean '{hint[0]}'?" if hint else f"allowed: {', '.join(sorted(TASK_ENTRY_KEYS))}"
+        raise ConfigError(f"unknown key '{where}.{key}': {fix}")
+    name = entry.get("name")
+    if not name or not isinstance(name, str):
+        raise ConfigError(f"{where}.name is missing: every task entry needs a name")
+    path = entry.get("path")
+    folder = _folder(path, f"{where}.path", base_dir) if path else None
+    task_type = entry.get("type")
+    if task_type is None:
+        task = _builtin(name, where)
+        return _with_local_data(task, folder, where) if folder else task
+    if task_type not in local_data.LOCAL_TYPES:
+        raise ConfigError(f"{where}.type is {task_type!r}: use one of {', '.join(local_data.LOCAL_TYPES)}")
+    if folder is None:
+        raise ConfigError(f"{where}.path is missing: a task with a type reads its data from a local folder")
+    return _local_task(name, task_type, folder, entry, where)
+
+
+def _folder(path: str, where: str, base_dir: Path | None) -> Path:
+    folder = Path(path).expanduser()
+    if not folder.is_absolute() and base_dir is not None and not folder.exists():
+        folder = base_dir / folder
+    if not folder.is_dir():
+        raise ConfigError(f"{where} {path!r} is not a folder: point it at a local dataset folder")
+    return folder.resolve()
+
+
+@functools.cache
+def _task_names() -> tuple[str, ...]:
+    import mteb
+
+    return tuple(sorted(t.metadata.name for t in mteb.get_tasks()))
+
+
+def _builtin(name: str, where: str) -> Any:
+    import mteb
+
+    try:
+        return mteb.get_task(name)
+    except (KeyError, ValueError):
+        hint = difflib.get_close_matches(name, _task_names(), n=3, cutoff=0.6)
+        fix = f"did you mean {', '.join(hint)}?" if hint else "see `python -m mteb available-tasks` for names"
+        raise ConfigError(f"{where}: unknown task '{name}': {fix}") from None
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A short content fingerprint of a data folder (paths, sizes, mtimes) for result metadata."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(folder)}\0{stat.st_size}\0{int(stat.st_mtime)}\n".encode())
+    return "local-" + digest.hexdigest()[:10]
+
+
+def _guess_lang(folder: Path) -> str:
+    text = "".join(local_data.sample_texts(folder))
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return "cmn-Hans" if text and cjk / len(text) > 0.05 else "eng-Latn"
+
+
+def _local_task(name: str, task_type: str, folder: Path, entry: dict, where: str) -> Any:
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    splits = local_data.available_splits(folder, task_type)
+    split = entry.get("split")
+    if split is None:
+        if not splits:
+            raise ConfigError(f"{where}: {folder} holds no {task_type} split files: see the layouts in README")
+        split = "test" if "test" in splits else splits[0]
+    elif split not in splits:
+        raise ConfigError(f"{where}.split '{split}' is not in {folder} (found: {', '.join(splits) or 'none'})")
+    main_score = entry.get("main_score") or MAIN_SCORES[task_type]
+    try:
+        metadata = TaskMetadata(
+            name=name,
+            description=entry.get("description") or f"{task_type} on local data from {folder}",
+            dataset={"path": str(folder), "revision": folder_fingerprint(folder)},
+            type=task_type,
+            category="t2t",
+            modalities=["text"],
+            eval_splits=[split],
+            eval_langs=[entry.get("lang") or _guess_lang(folder)],
+            main_score=main_score,
+            license="not specified",
+            sample_creation="found",
+            bibtex_citation="",
+        )
+    except Exception as exc:  # pydantic's message is multi-line: keep its gist
+        first = str(exc).strip().splitlines()
+        raise ConfigError(f"{where} ({name}): invalid task description: {' '.join(first[-2:])}") from None
+    base = _abstask_for(task_type)
+    attrs: dict[str, Any] = {
+        "metadata": metadata,
+        "load_data": _local_loader(folder, task_type, own_score_range=True),
+    }
+    if task_type == "Clustering":  # evaluate every text (mteb's default embeds 4 % of them)
+        attrs["max_fraction_of_documents_to_embed"] = None
+    cls = type(name.replace("-", "_"), (base,), attrs)
+    return cls()
+
+
+def _local_loader(folder: Path, task_type: str, own_score_range: bool = False):
+    """A ``load_data`` that reads ``folder`` in the layout of ``task_type``.
+
+    ``own_score_range``: an STS task declared from local data normalises gold scores on the
+    data's own range; a built-in task keeps the range mteb declares for it.
+    """
+
+    def load_data(self, num_proc=None, *, timer=None, **kwargs):
+        if self.data_loaded:
+            return
+        split = self.eval_splits[0]
+        local_split = split
+        available = local_data.available_splits(folder, task_type)
+        if split not in available and len(available) == 1:
+            local_split = available[0]
+            logger.info("%s: using local split '%s' as '%s'", self.metadata.name, local_split, split)
+        elif split not in available:
+            raise ConfigError(
+                f"task {self.metadata.name}: split '{split}' is not in {folder} (found: {', '.join(available) or 'none'})"
+            )
+        data = local_data.load_split(folder, task_type, local_split)
+        if task_type == "Classification":
+            if local_split != split:
+                data[split] = data.pop(local_split)
+            self.dataset = {"default": data}
+        else:
+            if _is_legacy_clustering(self):  # one row holding every text and label
+                data = type(data).from_dict({"sentences": [data["sentences"]], "labels": [data["labels"]]})
+            self.dataset = {"default": {split: data}}
+        if task_type == "STS" and own_score_range:
+            scores = data["score"]
+            self.min_score, self.max_score = min(scores), max(scores)
+        self.data_loaded = True
+
+    return load_data
+
+
+def _is_legacy_clustering(task: Any) -> bool:
+    from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
+
+    return isinstance(task, AbsTaskClusteringLegacy)
+
+
+def _with_local_data(task: Any, folder: Path, where: str) -> Any:
+    """The built-in task, its data read from ``folder`` in the layout of its type."""
+    task_type = task.metadata.type
+    if task_type not in local_data.LOCAL_TYPES:
+        raise ConfigError(
+            f"{where}: task {task.metadata.name} is of type {task_type}, which has no local layout "
+            f"(supported: {', '.join(local_data.LOCAL_TYPES)})"
+        )
+    if task.metadata.is_multilingual:
+        raise ConfigError(f"{where}: {task.metadata.name} is multilingual: local copies serve monolingual tasks only")
+    metadata = task.metadata.model_copy(
+        update={"dataset": {"path": str(folder), "revision": folder_fingerprint(folder)}}
+    )
+    cls = type(
+        type(task).__name__,
+        (type(task),),
+        {"metadata": metadata, "load_data": _local_loader(folder, task_type)},
+    )
+    local_task = cls()
+    if task_type == "Clustering" and hasattr(local_task, "max_fraction_of_documents_to_embed"):
+        local_task.max_fraction_of_documents_to_embed = None
+    return local_task

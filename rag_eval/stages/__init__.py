@@ -1,0 +1,1 @@
+"""Evaluation stages: one-stage (a bi-encoder) and, later, two-stage (retrieve then rerank)."""
