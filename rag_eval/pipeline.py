@@ -43,6 +43,12 @@ def _setup_logging(verbosity: int) -> None:
     # mteb and sentence-transformers talk a lot at INFO: keep them at WARNING unless debugging
     for name in ("mteb", "sentence_transformers", "transformers", "datasets", "httpx"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
+    if verbosity < 2:  # library progress bars (weights, dataset maps) are noise in a summary run
+        import datasets
+        import transformers
+
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
 
 
 def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:

@@ -30,4 +30,4 @@ def print_summary(outcomes: list[TaskOutcome]) -> None:
             if o.status == "cached":
                 score += " (cached)"
         table.add_row(o.task_type, o.task, model, metric, score, _sample_text(o.sample), f"{o.seconds:.1f}s")
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)

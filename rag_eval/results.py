@@ -75,7 +75,9 @@ def write_task_result(path: Path, task_result: Any, extra: dict[str, Any]) -> No
 
 def write_model_meta(folder: Path, meta: Any) -> None:
     """``model_meta.json`` beside the results, as mteb's ResultCache keeps it."""
-    atomic_write_text(folder / "model_meta.json", json.dumps(meta.to_dict(), indent=2, default=str))
+    path, text = folder / "model_meta.json", json.dumps(meta.to_dict(), indent=2, default=str)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
 
 
 def load_task_result(path: Path) -> tuple[Any, dict[str, Any]] | None:
@@ -110,7 +112,7 @@ def split_scores(task_result: Any) -> dict[str, dict[str, Any]]:
             mains = [e["main_score"] for e in entries if e.get("main_score") is not None]
             out[split] = {
                 "main_score": sum(mains) / len(mains) if mains else None,
-                "subsets": {e["hf_subset"]: c for e, c in zip(entries, clean)},
+                "subsets": {e["hf_subset"]: c for e, c in zip(entries, clean, strict=False)},
             }
     return out
 

@@ -91,7 +91,8 @@ def _unique_ids(rows: list[dict], path: Path) -> dict[str, dict]:
         rid = str(rid)
         if rid in by_id:
             raise DataError(
-                f"{path}:{row['__line__']} repeats id '{rid}' (first at line {by_id[rid]['__line__']}): ids must be unique"
+                f"{path}:{row['__line__']} repeats id '{rid}' (first at line {by_id[rid]['__line__']}): "
+                "ids must be unique"
             )
         by_id[rid] = row
     return by_id
@@ -171,7 +172,9 @@ def _load_reranking(folder: Path, split: str) -> dict[str, Any]:
     if not queries:
         raise DataError(f"{path} is empty: a reranking task needs rows")
     return {
-        "corpus": Dataset.from_dict({"id": list(doc_ids.values()), "title": [""] * len(doc_ids), "text": list(doc_ids)}),
+        "corpus": Dataset.from_dict(
+            {"id": list(doc_ids.values()), "title": [""] * len(doc_ids), "text": list(doc_ids)}
+        ),
         "queries": Dataset.from_dict({"id": list(queries), "text": list(queries.values())}),
         "relevant_docs": relevant,
         "top_ranked": top_ranked,
@@ -253,6 +256,6 @@ def sample_texts(folder: Path, limit: int = 200) -> list[str]:
     texts: list[str] = []
     for path in sorted(folder.rglob("*.jsonl"))[:2]:
         with path.open(encoding="utf-8", errors="replace") as fh:
-            for line, _ in zip(fh, range(limit)):
+            for line, _ in zip(fh, range(limit), strict=False):
                 texts.append(line)
     return texts

@@ -155,7 +155,9 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
     elif corpus_size is not None:
         judged = {d for q in keep for d in relevant[q]}
         if corpus_size >= total_docs:
-            logger.warning("%s: corpus_size %d >= %d documents: using all %d", where, corpus_size, total_docs, total_docs)
+            logger.warning(
+                "%s: corpus_size %d >= %d documents: using all %d", where, corpus_size, total_docs, total_docs
+            )
         else:
             if corpus_size < len(judged):
                 logger.warning(

@@ -204,7 +204,8 @@ def _local_loader(folder: Path, task_type: str, own_score_range: bool = False):
             logger.info("%s: using local split '%s' as '%s'", self.metadata.name, local_split, split)
         elif split not in available:
             raise ConfigError(
-                f"task {self.metadata.name}: split '{split}' is not in {folder} (found: {', '.join(available) or 'none'})"
+                f"task {self.metadata.name}: split '{split}' is not in {folder} "
+                f"(found: {', '.join(available) or 'none'})"
             )
         data = local_data.load_split(folder, task_type, local_split)
         if task_type == "Classification":
