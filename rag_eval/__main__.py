@@ -1,6 +1,6 @@
 """``python -m rag_eval [overrides]``: the Hydra app around :func:`rag_eval.run_task`.
 
-Bad input ends with one line on stderr and exit 2; failed tasks with exit 1.
+Bad input ends with one line on stderr and exit 2 (no traceback); failed tasks with exit 1.
 """
 
 from __future__ import annotations
@@ -17,21 +17,19 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> int:
+def main(cfg: DictConfig) -> None:
     from rag_eval.pipeline import run_task
 
-    scores = run_task(cfg)
-    return 0 if scores.ok else EXIT_TASK_FAILED
-
-
-def cli() -> None:
     try:
-        code = main()
-    except ConfigError as exc:
+        scores = run_task(cfg)
+    except ConfigError as exc:  # Hydra would print a traceback: the one line is the message
         print(f"rag_eval: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    sys.exit(code or 0)
+    if not scores.ok:
+        failed = ", ".join(sorted(scores.failed))
+        print(f"rag_eval: {len(scores.failed)} task(s) FAILED: {failed} (see the table above)", file=sys.stderr)
+        sys.exit(EXIT_TASK_FAILED)
 
 
 if __name__ == "__main__":
-    cli()
+    main()

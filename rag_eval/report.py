@@ -19,7 +19,8 @@ def print_summary(outcomes: list[TaskOutcome]) -> None:
 
     table = Table(title="rag_eval scores")
     for col in ("type", "task", "model", "metric", "score", "sample", "time"):
-        table.add_column(col, justify="right" if col in ("score", "time") else "left")
+        table.add_column(col, justify="right" if col in ("score", "time") else "left",
+                         no_wrap=col in ("task", "model", "score", "time"))
     for o in outcomes:
         model = f"{o.stage}: {o.model}" if o.stage else o.model
         if o.status == "failed":
@@ -30,4 +31,5 @@ def print_summary(outcomes: list[TaskOutcome]) -> None:
             if o.status == "cached":
                 score += " (cached)"
         table.add_row(o.task_type, o.task, model, metric, score, _sample_text(o.sample), f"{o.seconds:.1f}s")
-    Console(width=max(120, Console().width)).print(table)
+    console = Console()
+    Console(width=max(140, console.width) if not console.is_terminal else None).print(table)

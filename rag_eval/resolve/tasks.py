@@ -196,32 +196,47 @@ def _local_loader(folder: Path, task_type: str, own_score_range: bool = False):
     def load_data(self, num_proc=None, *, timer=None, **kwargs):
         if self.data_loaded:
             return
-        split = self.eval_splits[0]
-        local_split = split
-        available = local_data.available_splits(folder, task_type)
-        if split not in available and len(available) == 1:
-            local_split = available[0]
-            logger.info("%s: using local split '%s' as '%s'", self.metadata.name, local_split, split)
-        elif split not in available:
-            raise ConfigError(
-                f"task {self.metadata.name}: split '{split}' is not in {folder} "
-                f"(found: {', '.join(available) or 'none'})"
-            )
-        data = local_data.load_split(folder, task_type, local_split)
+        splits = local_split_map(self, folder, task_type)
         if task_type == "Classification":
+            (split, local_split), = splits.items()
+            data = local_data.load_split(folder, task_type, local_split)
             if local_split != split:
                 data[split] = data.pop(local_split)
             self.dataset = {"default": data}
         else:
-            if _is_legacy_clustering(self):  # one row holding every text and label
-                data = type(data).from_dict({"sentences": [data["sentences"]], "labels": [data["labels"]]})
-            self.dataset = {"default": {split: data}}
+            self.dataset = {"default": {}}
+            for split, local_split in splits.items():
+                data = local_data.load_split(folder, task_type, local_split)
+                if _is_legacy_clustering(self):  # one row holding every text and label
+                    data = type(data).from_dict({"sentences": [list(data["sentences"])],
+                                                 "labels": [list(data["labels"])]})
+                self.dataset["default"][split] = data
         if task_type == "STS" and own_score_range:
-            scores = data["score"]
+            scores = [s for d in self.dataset["default"].values() for s in d["score"]]
             self.min_score, self.max_score = min(scores), max(scores)
         self.data_loaded = True
 
     return load_data
+
+
+def local_split_map(task: Any, folder: Path, task_type: str) -> dict[str, str]:
+    """The task's eval splits -> the local files that serve them.
+
+    A folder with a single split serves a task whose split has another name (a local
+    ``dev`` for a built-in ``test``); otherwise every eval split must be there.
+    """
+    available = local_data.available_splits(folder, task_type)
+    wanted = list(task.eval_splits)
+    present = [s for s in wanted if s in available]
+    if present:
+        return {s: s for s in present}
+    if len(available) == 1:
+        logger.info("%s: local split '%s' serves split '%s'", task.metadata.name, available[0], wanted[0])
+        return {wanted[0]: available[0]}
+    raise ConfigError(
+        f"task {task.metadata.name}: none of its splits ({', '.join(wanted)}) is in {folder} "
+        f"(found: {', '.join(available) or 'none'}): add the file or set the task's split"
+    )
 
 
 def _is_legacy_clustering(task: Any) -> bool:
@@ -249,6 +264,8 @@ def _with_local_data(task: Any, folder: Path, where: str) -> Any:
         {"metadata": metadata, "load_data": _local_loader(folder, task_type)},
     )
     local_task = cls()
+    # evaluate only the splits the folder holds (mteb's ATEC lists validation and test)
+    local_task.filter_eval_splits(list(local_split_map(local_task, folder, task_type)))
     if task_type == "Clustering" and hasattr(local_task, "max_fraction_of_documents_to_embed"):
         local_task.max_fraction_of_documents_to_embed = None
     return local_task

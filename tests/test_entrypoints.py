@@ -1,0 +1,108 @@
+"""The plugin entry (EvalScope's dict, YAML) and the Hydra CLI, end to end on real data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def evalscope_one_stage(model_path, data_dir, out):
+    """The seed's one-stage EvalScope dict, with a local model and local copies of the tasks."""
+    return {
+        "eval_backend": "RAGEval",
+        "eval_config": {
+            "tool": "MTEB",
+            "model": [
+                {
+                    "model_name_or_path": model_path,
+                    "pooling_mode": None,
+                    "max_seq_length": 512,
+                    "prompt": "",
+                    "model_kwargs": {"torch_dtype": "auto"},
+                    "encode_kwargs": {"batch_size": 128},
+                }
+            ],
+            "eval": {
+                "tasks": [
+                    {"name": "T2Retrieval", "path": str(data_dir / "retrieval/cmrc2018-zh")},
+                    {"name": "T2Reranking", "path": str(data_dir / "reranking/stsb-rerank-zh")},
+                    {"name": "ATEC", "path": str(data_dir / "pair_classification/atec-zh")},
+                    {"name": "Waimai", "path": str(data_dir / "classification/waimai-zh")},
+                    {"name": "CLSClusteringS2S", "path": str(data_dir / "clustering/online-shopping-zh")},
+                ],
+                "verbosity": 2,
+                "output_folder": str(out),
+                "overwrite_results": True,
+                "limits": 60,
+                "hub": "modelscope",
+                "top_k": 5,
+            },
+        },
+    }
+
+
+def test_evalscope_dict_runs_unchanged(tmp_path, data_dir, minilm_path):
+    from rag_eval import run_task
+
+    cfg = evalscope_one_stage(minilm_path, data_dir, tmp_path)
+    scores = run_task(cfg)
+    assert scores.ok, scores.failed
+    expected_splits = {"T2Retrieval": "dev", "T2Reranking": "dev", "ATEC": "test", "Waimai": "test",
+                       "CLSClusteringS2S": "test"}
+    for task, split in expected_splits.items():
+        main = scores[task][split]["main_score"]
+        assert 0.0 < main <= 1.0, (task, main)
+    assert scores["T2Retrieval"]["dev"]["main_score"] == scores["T2Retrieval"]["dev"]["ndcg_at_10"]
+    assert scores["T2Reranking"]["dev"]["main_score"] == scores["T2Reranking"]["dev"]["map_at_1000"]
+    # max_seq_length 512 reached the model; the folder name and a content revision name the results
+    outcome = scores.outcomes[0]
+    assert outcome.path.parent.parent.name == "model"
+    assert outcome.path.parent.name.startswith("local-")
+    assert sorted(p.stem for p in outcome.path.parent.glob("*.json")) == sorted([*expected_splits, "model_meta"])
+
+
+def test_yaml_path_config(tmp_path, data_dir, minilm_path):
+    from omegaconf import OmegaConf
+
+    from rag_eval import run_task
+
+    cfg = evalscope_one_stage(minilm_path, data_dir, tmp_path / "out")
+    cfg["eval_config"]["eval"]["tasks"] = [{"name": "ATEC", "path": str(data_dir / "pair_classification/atec-zh")}]
+    path = tmp_path / "task.yaml"
+    OmegaConf.save(OmegaConf.create(cfg), path)
+    from_yaml = run_task(str(path))
+    from_dict = run_task(cfg)
+    assert from_yaml["ATEC"]["test"]["main_score"] == pytest.approx(from_dict["ATEC"]["test"]["main_score"], abs=1e-9)
+
+
+def _cli(*args, timeout=600):
+    env = {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "rag_eval", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_cli_default_run_prints_scores(tmp_path, data_dir):
+    proc = _cli(f"eval.output_folder={tmp_path}", "eval.limits=40", f"hydra.run.dir={tmp_path}/hydra")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for task in ("CmrcRetrieval", "StsbRerankZh", "LcqmcSTS", "AtecPairs", "WaimaiClassification",
+                 "OnlineShoppingClustering"):
+        assert task in proc.stdout
+    assert "FAILED" not in proc.stdout
+    assert len(list(tmp_path.glob("sentence-transformers__all-MiniLM-L6-v2/*/*.json"))) == 7
+
+
+def test_cli_hub_model_offline_is_one_line(tmp_path):
+    start = time.monotonic()
+    proc = _cli("model=m3e", "eval=cmteb", f"hydra.run.dir={tmp_path}/hydra", timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "AI-ModelScope/m3e-base" in lines[0] and "modelscope" in lines[0] and "local folder" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 60
