@@ -62,7 +62,7 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from rag_eval.report import print_summary
-    from rag_eval.resolve.models import load_bi_encoder
+    from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder
     from rag_eval.resolve.tasks import resolve_tasks
     from rag_eval.stages.one_stage import run_one_stage
 
@@ -70,6 +70,7 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     tasks = resolve_tasks(run.eval, base)
     output_folder = Path(run.eval.output_folder)
     bi_encoder = load_bi_encoder(run.bi_encoder)
+    attach_task_prompts(bi_encoder, tasks)
     outcomes = run_one_stage(bi_encoder, tasks, run.eval, output_folder)
     scores = RunScores(outcomes)
     if run.eval.verbosity >= 1:

@@ -38,3 +38,28 @@ def minilm_st(minilm_path):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(minilm_path, device="cpu")
+
+
+MODEL_CACHE = Path(os.environ.get("RAG_EVAL_MODELS", Path.home() / ".cache" / "rag_eval-test-models"))
+
+
+def _built_model(kind: str) -> str:
+    """Build a test model with ../shared/models/build_models.py (cheap once built)."""
+    import subprocess
+    import sys
+
+    out = MODEL_CACHE / kind
+    if not (out / "model.safetensors").is_file():
+        script = DATA.parent / "models" / "build_models.py"
+        subprocess.run([sys.executable, str(script), kind, str(out)], check=True, capture_output=True, text=True)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def e5_path() -> str:
+    return _built_model("multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def reranker_path() -> str:
+    return _built_model("ms-marco-minilm-l12")

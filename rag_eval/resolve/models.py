@@ -77,6 +77,26 @@ def _has_normalize(folder: Path) -> bool:
     return any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
 
 
+def _static_model(cfg: ModelConfig, folder: Path):
+    """A static embedding model: a sentence-transformers folder, or a Model2Vec folder.
+
+    Model2Vec's own ``normalize`` setting is kept (a Normalize module), so the embeddings are
+    those ``model2vec.StaticModel.encode`` gives.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    if (folder / "modules.json").is_file():
+        return SentenceTransformer(str(folder), device=cfg.device, local_files_only=True)
+    from sentence_transformers.base.modules import Normalize
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+
+    modules = [StaticEmbedding.from_model2vec(str(folder))]
+    config = folder / "config.json"
+    if config.is_file() and json.loads(config.read_text()).get("normalize"):
+        modules.append(Normalize())
+    return SentenceTransformer(modules=modules, device=cfg.device)
+
+
 def build_sentence_transformer(cfg: ModelConfig, folder: Path):
     """The sentence-transformers model for ``cfg`` read from ``folder`` (no hub access)."""
     from sentence_transformers import SentenceTransformer
@@ -85,7 +105,11 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
     if cfg.trust_remote_code:
         logger.warning("trust_remote_code is on for %s: its own code will run", cfg.model_name_or_path)
     try:
-        if cfg.pooling_mode:
+        if cfg.model_type == "static":
+            if cfg.pooling_mode:
+                raise ConfigError("pooling_mode does not apply to a static model (model_type: static): set it to null")
+            model = _static_model(cfg, folder)
+        elif cfg.pooling_mode:
             from sentence_transformers.base.modules import Normalize, Transformer
             from sentence_transformers.sentence_transformer.modules import Pooling
 
@@ -114,7 +138,7 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"model {cfg.model_name_or_path!r} could not be loaded from {folder}: {msg}") from None
-    if cfg.max_seq_length:
+    if cfg.max_seq_length and cfg.model_type != "static":
         model.max_seq_length = cfg.max_seq_length
     return model
 
@@ -125,6 +149,34 @@ def model_prompts(cfg: ModelConfig) -> dict[str, str] | None:
     if cfg.prompt:
         prompts.setdefault("query", cfg.prompt)
     return prompts or None
+
+
+def attach_task_prompts(model: LoadedModel, tasks: list[Any]) -> None:
+    """Give the encoder the per-task prompts of tasks declared from local data.
+
+    mteb validates prompt keys against its own task registry and drops the rest, which would
+    silently lose a prompt for a local task. Keys naming a task of this run (``Task`` or
+    ``Task-query`` / ``Task-document``) are added back; a key naming nothing is an error.
+    """
+    from mteb.types import PromptType
+
+    prompts = model_prompts(model.config) or {}
+    encoder_prompts = dict(getattr(model.encoder, "model_prompts", None) or {})
+    names = {t.metadata.name for t in tasks}
+    types = {t.metadata.type for t in tasks}
+    suffixes = tuple(f"-{p.value}" for p in PromptType)
+    for key, text in prompts.items():
+        if key in encoder_prompts:
+            continue
+        base = key[: -len(next(s for s in suffixes if key.endswith(s)))] if key.endswith(suffixes) else key
+        if base in names or base in types:
+            encoder_prompts[key] = text
+        else:
+            raise ConfigError(
+                f"model.prompts key '{key}' names no task of this run: use a task name, a task type, "
+                "'query' or 'document' (optionally '<task>-query' / '<task>-document')"
+            )
+    model.encoder.model_prompts = encoder_prompts or None
 
 
 def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:

@@ -1,0 +1,113 @@
+"""Config groups, task registry and config validation (no model runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag_eval.config import load_config
+from rag_eval.errors import ConfigError
+from tests.conftest import ROOT
+
+CONF = ROOT / "conf"
+
+
+def _compose(*overrides):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_cmteb_is_the_31_cmteb_tasks_and_resolves_offline():
+    import mteb
+    from omegaconf import OmegaConf
+
+    from rag_eval.resolve.tasks import resolve_tasks
+
+    names = OmegaConf.load(CONF / "eval" / "cmteb.yaml").tasks
+    benchmark = {t.metadata.name for t in mteb.get_benchmark("MTEB(cmn, v1)").tasks}
+    assert len(names) == len(set(names)) == 31
+    assert set(names) == benchmark
+    run = load_config(_compose("model=m3e", "eval=cmteb"))
+    tasks = resolve_tasks(run.eval)
+    assert [t.metadata.name for t in tasks] == list(names)
+    assert {t.metadata.type for t in tasks} == {
+        "Retrieval", "Reranking", "STS", "PairClassification", "Classification", "Clustering"}
+    assert not any(t.data_loaded for t in tasks)
+
+
+def test_cmteb_subsets_partition_cmteb():
+    from omegaconf import OmegaConf
+
+    full = list(OmegaConf.load(CONF / "eval" / "cmteb.yaml").tasks)
+    parts = [list(OmegaConf.load(p).tasks) for p in sorted((CONF / "eval").glob("cmteb_*.yaml"))]
+    assert len(parts) == 6
+    assert sorted(n for part in parts for n in part) == sorted(full)
+
+
+@pytest.mark.parametrize("group", ["model", "reranker", "eval"])
+def test_every_config_file_composes_and_validates(group, minilm_path):
+    from rag_eval.resolve.tasks import resolve_tasks
+
+    for path in sorted((CONF / group).glob("*.yaml")):
+        override = f"{group}={path.stem}"
+        extra = ["model=minilm"] if group == "reranker" else []
+        run = load_config(_compose(override, *extra))
+        if group == "reranker":
+            assert run.cross_encoder is not None and run.cross_encoder.is_cross_encoder, path
+        if group == "eval":
+            assert resolve_tasks(run.eval), path
+
+
+def test_unknown_task_suggests_names():
+    from rag_eval.resolve.tasks import resolve_tasks
+
+    run = load_config({"model": {"model_name_or_path": "x/y"}, "eval": {"tasks": ["T2Retrival"]}})
+    with pytest.raises(ConfigError, match=r"unknown task 'T2Retrival': did you mean T2Retrieval"):
+        resolve_tasks(run.eval)
+
+
+@pytest.mark.parametrize(
+    "cfg,message",
+    [
+        ({"model": {"model_name_or_path": "m"}, "eval": {"tasks": ["ATEC"], "limts": 3}},
+         "unknown config key 'eval.limts': did you mean 'eval.limits'?"),
+        ({"model": {"model_name_or_path": "m", "pooling": "cls"}, "eval": {"tasks": ["ATEC"]}},
+         "unknown config key 'model[0].pooling': did you mean 'model[0].pooling_mode'?"),
+        ({"model": {"model_name_or_path": "m", "pooling_mode": "avg"}, "eval": {"tasks": ["ATEC"]}},
+         "model[0].pooling_mode is 'avg': use one of cls, lasttoken, max, mean, mean_sqrt_len_tokens, weightedmean"),
+        ({"model": {"model_name_or_path": "m"}, "eval": {"tasks": ["ATEC"], "limits": 0}},
+         "eval.limits is 0: use a positive integer, or null for all"),
+        ({"model": {"model_name_or_path": "m"}, "eval": {"tasks": ["ATEC"], "limits": "ten"}},
+         "eval.limits must be an integer, got 'ten'"),
+        ({"model": {"model_name_or_path": "m"}, "eval": {"tasks": ["ATEC"], "top_k": -1}},
+         "eval.top_k is -1: use a positive integer (default 100)"),
+        ({"model": {"model_name_or_path": "m", "is_cross_encoder": True}, "eval": {"tasks": ["ATEC"]}},
+         "model[0] is a cross-encoder: the first model must be a bi-encoder"),
+        ({"model": [{"model_name_or_path": "a"}, {"model_name_or_path": "b"}], "eval": {"tasks": ["ATEC"]}},
+         "model[1] is a bi-encoder: two-stage needs a cross-encoder second"),
+        ({"model": [{"model_name_or_path": "a"}, {"model_name_or_path": "b", "is_cross_encoder": True},
+                    {"model_name_or_path": "c", "is_cross_encoder": True}], "eval": {"tasks": ["ATEC"]}},
+         "3 models given"),
+    ],
+)
+def test_bad_config_is_one_line(cfg, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_evalscope_flat_shape_and_instructions(tmp_path: Path):
+    run = load_config({"eval_backend": "RAGEval", "eval_config": {
+        "tool": "MTEB", "model_name_or_path": "OpenBMB/MiniCPM-Reranker", "pooling_mode": None,
+        "max_seq_length": 512, "model_kwargs": {"torch_dtype": "auto"}, "encode_kwargs": {"batch_size": 32},
+        "tasks": ["T2Retrieval"], "instructions": {"T2Retrieval": "为这个问题生成一个检索用的表示"},
+        "verbosity": 2, "output_folder": str(tmp_path), "overwrite_results": True, "limits": 100,
+        "hub": "modelscope"}})
+    assert run.bi_encoder.prompts == {"T2Retrieval-query": "为这个问题生成一个检索用的表示"}
+    assert run.bi_encoder.hub == "modelscope" and run.eval.limits == 100
+    with pytest.raises(ConfigError, match="eval_backend is 'OpenCompass'"):
+        load_config({"eval_backend": "OpenCompass", "eval_config": {}})
