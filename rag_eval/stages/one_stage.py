@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,13 @@ def prepare_task(task: Any, ev: EvalConfig) -> dict[str, Any]:
     return sample_task(task, ev.limits, ev.corpus_size, ev.seed)
 
 
-def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig) -> Any:
-    """mteb's own evaluation of ``task`` (data already prepared) -> TaskResult."""
+def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = None,
+                  prediction_folder: Path | None = None) -> Any:
+    """mteb's own evaluation of ``task`` (data already prepared) -> TaskResult.
+
+    ``encoder`` replaces ``model.encoder`` (e.g. its embedding-cache wrapper);
+    ``prediction_folder`` keeps the ranked results (stage 1 of a two-stage run).
+    """
     import mteb
 
     reseed(task)
@@ -55,8 +61,9 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig) -> Any:
     if ev.verbosity < 2:
         encode_kwargs.setdefault("show_progress_bar", False)
     result = mteb.evaluate(
-        model.encoder,
+        encoder if encoder is not None else model.encoder,
         task,
+        prediction_folder=prediction_folder,
         cache=None,
         overwrite_strategy="always",
         raise_error=True,
@@ -67,7 +74,8 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig) -> Any:
     return result.task_results[0]
 
 
-def result_extra(model: LoadedModel, task: Any, sample: dict[str, Any], stage: str | None) -> dict[str, Any]:
+def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) -> dict[str, Any]:
+    """The ``rag_eval`` block of a result file (the sample is added when it is known)."""
     cfg = model.config
     return {
         "model": model.name,
@@ -77,7 +85,6 @@ def result_extra(model: LoadedModel, task: Any, sample: dict[str, Any], stage: s
         "stage": stage,
         "task_type": task.metadata.type,
         "dataset_path": task.metadata.dataset.get("path"),
-        "sample": sample,
         "model_config": {
             "pooling_mode": cfg.pooling_mode,
             "max_seq_length": cfg.max_seq_length,
@@ -86,7 +93,56 @@ def result_extra(model: LoadedModel, task: Any, sample: dict[str, Any], stage: s
             "model_kwargs": {k: str(v) for k, v in cfg.model_kwargs.items()},
             "encode_kwargs": cfg.encode_kwargs,
         },
+        **more,
     }
+
+
+def new_outcome(model: LoadedModel, task: Any, path: Path, stage: str | None) -> TaskOutcome:
+    return TaskOutcome(task=task.metadata.name, task_type=task.metadata.type, model=model.name, stage=stage,
+                       path=path, main_metric=task.metadata.main_score)
+
+
+def cached_outcome(outcome: TaskOutcome, ev: EvalConfig) -> bool:
+    """With ``overwrite_results: false``, fill ``outcome`` from its finished result file."""
+    if ev.overwrite_results or outcome.path is None:
+        return False
+    done = load_task_result(outcome.path)
+    if done is None:
+        return False
+    result, extra = done
+    outcome.status, outcome.scores = "cached", split_scores(result)
+    outcome.main_score = main_score_of(outcome.scores)
+    outcome.sample, outcome.seconds = extra.get("sample", {}), result.evaluation_time or 0.0
+    logger.info("%s: result exists at %s, skipped (overwrite_results: false)", outcome.task, outcome.path)
+    return True
+
+
+def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], extra: dict[str, Any]) -> Any:
+    """Run ``evaluate`` (-> TaskResult), then score and write it; a failure is recorded, not raised.
+
+    Returns the TaskResult, or None when the task failed.
+    """
+    start = time.monotonic()
+    try:
+        result = evaluate()
+        outcome.scores = split_scores(result)
+        outcome.main_score = main_score_of(outcome.scores)
+        if outcome.main_score is None:
+            raise RuntimeError("mteb returned no scores")
+        outcome.seconds = time.monotonic() - start
+        write_task_result(outcome.path, result, {**extra, "sample": outcome.sample})
+        return result
+    except ConfigError:
+        raise  # bad input: stop with its one-line message; finished tasks are on disk
+    except Exception as exc:
+        if ev.raise_error:
+            raise
+        outcome.status, outcome.seconds = "failed", time.monotonic() - start
+        outcome.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+        stage = f" ({outcome.stage})" if outcome.stage else ""
+        logger.error("task %s%s FAILED: %s", outcome.task, stage, outcome.error)
+        logger.debug("traceback of %s:\n%s", outcome.task, traceback.format_exc())
+        return None
 
 
 def run_one_stage(
@@ -100,41 +156,19 @@ def run_one_stage(
     write_model_meta(result_path(output_folder, model.name, model.revision, "x", stage).parent,
                      model.encoder.mteb_model_meta)
     for task in tasks:
-        name = task.metadata.name
-        path = result_path(output_folder, model.name, model.revision, name, stage)
-        outcome = TaskOutcome(task=name, task_type=task.metadata.type, model=model.name, stage=stage, path=path)
-        outcome.main_metric = task.metadata.main_score
-        if not ev.overwrite_results:
-            done = load_task_result(path)
-            if done is not None:
-                result, extra = done
-                outcome.status, outcome.scores = "cached", split_scores(result)
-                outcome.main_score = main_score_of(outcome.scores)
-                outcome.sample, outcome.seconds = extra.get("sample", {}), result.evaluation_time or 0.0
-                logger.info("%s: result exists at %s, skipped (overwrite_results: false)", name, path)
-                outcomes.append(outcome)
-                continue
-        start = time.monotonic()
-        try:
+        outcome = new_outcome(model, task, result_path(output_folder, model.name, model.revision,
+                                                       task.metadata.name, stage), stage)
+        outcomes.append(outcome)
+        if cached_outcome(outcome, ev):
+            continue
+
+        def evaluate(task=task, outcome=outcome):
             outcome.sample = prepare_task(task, ev)
-            result = evaluate_task(model, task, ev)
-            outcome.scores = split_scores(result)
-            outcome.main_score = main_score_of(outcome.scores)
-            if outcome.main_score is None:
-                raise RuntimeError("mteb returned no scores")
-            outcome.seconds = time.monotonic() - start
-            write_task_result(path, result, result_extra(model, task, outcome.sample, stage))
-        except ConfigError:
-            raise  # bad input: stop with its one-line message; finished tasks are on disk
-        except Exception as exc:
-            if ev.raise_error:
-                raise
-            outcome.status, outcome.seconds = "failed", time.monotonic() - start
-            outcome.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
-            logger.error("task %s FAILED: %s", name, outcome.error)
-            logger.debug("traceback of %s:\n%s", name, traceback.format_exc())
+            return evaluate_task(model, task, ev)
+
+        try:
+            record(outcome, ev, evaluate, result_extra(model, task, stage))
         finally:
             if task.data_loaded:
                 task.unload_data()
-        outcomes.append(outcome)
     return outcomes
