@@ -18,6 +18,8 @@ _LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEB
 class RunScores(dict):
     """``{task: {split: {metric: value, "main_score": ...}}}`` plus what else the run knows.
 
+    In a two-stage run each task holds its stages: ``{task: {"stage1": {...}, "stage2": {...}}}``.
+
     ``failed`` maps each failed task to its one-line error; ``outcomes`` holds every
     :class:`TaskOutcome` (per stage, with timings and samples).
     """
@@ -25,9 +27,14 @@ class RunScores(dict):
     def __init__(self, outcomes: list[TaskOutcome]):
         super().__init__()
         self.outcomes = outcomes
-        self.failed = {o.task: o.error for o in outcomes if o.status == "failed"}
+        self.failed = {(f"{o.task}/{o.stage}" if o.stage else o.task): o.error
+                       for o in outcomes if o.status == "failed"}
         for o in outcomes:
-            if o.status != "failed":
+            if o.status == "failed":
+                continue
+            if o.stage:  # two-stage: {task: {stage: {split: metrics}}}
+                self.setdefault(o.task, {})[o.stage] = o.scores
+            else:
                 self[o.task] = o.scores
 
     @property
@@ -62,16 +69,21 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from rag_eval.report import print_summary
-    from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder
+    from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder, load_cross_encoder
     from rag_eval.resolve.tasks import resolve_tasks
     from rag_eval.stages.one_stage import run_one_stage
+    from rag_eval.stages.two_stage import run_two_stage
 
     base = Path(base_dir) if base_dir else None
     tasks = resolve_tasks(run.eval, base)
     output_folder = Path(run.eval.output_folder)
     bi_encoder = load_bi_encoder(run.bi_encoder)
     attach_task_prompts(bi_encoder, tasks)
-    outcomes = run_one_stage(bi_encoder, tasks, run.eval, output_folder)
+    if run.cross_encoder is None:
+        outcomes = run_one_stage(bi_encoder, tasks, run.eval, output_folder)
+    else:
+        cross_encoder = load_cross_encoder(run.cross_encoder)
+        outcomes = run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder)
     scores = RunScores(outcomes)
     if run.eval.verbosity >= 1:
         print_summary(outcomes)

@@ -192,3 +192,41 @@ def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
     name = display_name(cfg, resolved)
     encoder.mteb_model_meta = base.model_copy(update={"name": name, "revision": resolved.revision})
     return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision)
+
+
+def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
+    """A sentence-transformers CrossEncoder inside mteb's ``CrossEncoderWrapper``.
+
+    ``prompt`` (EvalScope) becomes the query prefix (an instruction such as MiniCPM-Reranker's);
+    ``max_seq_length`` is the pair's token limit.
+    """
+    from mteb.models.model_meta import ModelMeta
+    from mteb.models.sentence_transformer_wrapper import CrossEncoderWrapper
+    from sentence_transformers import CrossEncoder
+
+    resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
+    if cfg.trust_remote_code:
+        logger.warning("trust_remote_code is on for %s: its own code will run", cfg.model_name_or_path)
+    try:
+        model = CrossEncoder(
+            str(resolved.path),
+            device=cfg.device,
+            trust_remote_code=cfg.trust_remote_code,
+            local_files_only=True,
+            max_length=cfg.max_seq_length,
+            model_kwargs=torch_kwargs(cfg.model_kwargs) or None,
+            config_kwargs=cfg.config_kwargs or None,
+        )
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cross-encoder {cfg.model_name_or_path!r} could not be loaded from {resolved.path}: {msg}"
+        ) from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoder = CrossEncoderWrapper(model, query_prefix=cfg.prompt or "")
+    name = display_name(cfg, resolved)
+    encoder.mteb_model_meta = ModelMeta.create_empty(
+        overwrites={"name": name, "revision": resolved.revision, "loader": CrossEncoderWrapper}
+    )
+    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision)
