@@ -94,11 +94,16 @@ def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: in
                 splits[split], kept = _sample_clustering(task, data, limits, seed, where)
                 info.update(kept)
             elif limits is not None:
-                cols = data.column_names
-                texts = ["\t".join(str(r.get(c)) for c in cols) for r in data]
-                splits[split], kept = _sample_rows(data, limits, seed, where, texts, None)
+                splits[split], kept = _sample_pairs(data, limits, seed, where)
                 info.update(kept)
     return info
+
+
+def _cell(value: Any) -> str:
+    """A cell as key text; numbers by value, so ``1`` and ``1.0`` (int vs float column) agree."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
+    return str(value)
 
 
 def _sample_rows(data, limits, seed, where, texts, labels):
@@ -106,9 +111,33 @@ def _sample_rows(data, limits, seed, where, texts, labels):
     if limits is None:
         return data, {"rows": total, "rows_total": total}
     n = _check_size(where, "rows", limits, total)
+    # a text is keyed with its label: a text repeated under two labels must not swap keys
+    # with the other copy when the rows come in another order
+    if labels is not None:
+        texts = [f"{_cell(label)}\0{text}" for text, label in zip(texts, labels, strict=True)]
     keys = _content_keys([str(t) for t in texts])
     rows = _stratified_rows(keys, list(labels), n, seed) if labels is not None else _pick_rows(keys, n, seed)
     return data.select(rows), {"rows": len(rows), "rows_total": total}
+
+
+def _sample_pairs(data, limits, seed, where):
+    """STS / PairClassification (and any other row task): ``limits`` rows keyed by content.
+
+    mteb 1.x pair-classification datasets (still on the hub, e.g. C-MTEB's OCNLI) hold the
+    whole split in ONE row of lists; their pairs are sampled and the one-row shape kept.
+    """
+    cols = sorted(data.column_names)
+    one_row = len(data) == 1 and cols and all(isinstance(data[0][c], list) for c in cols)
+    if one_row:
+        from datasets import Dataset
+
+        data = Dataset.from_dict(data[0])
+    columns = [data[c] for c in cols]
+    texts = ["\t".join(_cell(v) for v in row) for row in zip(*columns, strict=True)]
+    sampled, kept = _sample_rows(data, limits, seed, where, texts, None)
+    if one_row:
+        sampled = type(data).from_dict({c: [list(sampled[c])] for c in sampled.column_names})
+    return sampled, kept
 
 
 def _sample_clustering(task, data, limits, seed, where):
@@ -120,11 +149,26 @@ def _sample_clustering(task, data, limits, seed, where):
         for row in data:
             texts, labels = row[text_col], row[label_col]
             n = _check_size(where, "texts", limits, len(texts)) if limits else len(texts)
-            idx = _stratified_rows(_content_keys(texts), labels, n, seed)
+            keys = _content_keys([f"{_cell(lab)}\0{text}" for text, lab in zip(texts, labels, strict=True)])
+            idx = _stratified_rows(keys, labels, n, seed)
             new_rows.append({text_col: [texts[i] for i in idx], label_col: [labels[i] for i in idx]})
             kept, total = kept + len(idx), total + len(texts)
         return Dataset.from_list(new_rows), {"rows": kept, "rows_total": total}
     return _sample_rows(data, limits, seed, where, data[text_col], data[label_col])
+
+
+def _reranking_keys(data: dict, query_ids: list[str]) -> list[str]:
+    """A key per reranking query from its text, judged documents and candidates (as texts)."""
+    query_text = dict(zip(data["queries"]["id"], data["queries"]["text"], strict=True))
+    corpus = data["corpus"]
+    doc_text = dict(zip(corpus["id"], corpus["text"], strict=True))
+    relevant, top_ranked = data["relevant_docs"], data["top_ranked"]
+    keys = []
+    for q in query_ids:
+        judged = sorted(f"{relevant[q][d]}\0{doc_text.get(d, d)}" for d in relevant[q])
+        candidates = sorted(doc_text.get(d, d) for d in top_ranked.get(q, []))
+        keys.append("\0".join([str(query_text[q]), *judged, "", *candidates]))
+    return _content_keys(keys)
 
 
 def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str, Any]:
@@ -136,7 +180,12 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
     keep = judged_queries
     if limits is not None:
         n = _check_size(where, "queries", limits, total_queries)
-        keep = seeded_order(judged_queries, seed)[:n]
+        if top_ranked:  # reranking ids are often positions (a line number): rank by content
+            keys = _reranking_keys(data, judged_queries)
+            by_key = dict(zip(keys, judged_queries, strict=True))
+            keep = [by_key[k] for k in seeded_order(keys, seed)[:n]]
+        else:
+            keep = seeded_order(judged_queries, seed)[:n]
     keep_set = set(keep)
     if len(keep) < len(queries):
         data["queries"] = queries.select([i for i, q in enumerate(queries["id"]) if q in keep_set])
@@ -153,7 +202,8 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
             logger.warning("%s: corpus_size does not apply to a reranking task (it keeps its candidate lists)", where)
         data["corpus"] = corpus.select([i for i, d in enumerate(corpus["id"]) if d in needed])
     elif corpus_size is not None:
-        judged = {d for q in keep for d in relevant[q]}
+        corpus_ids = set(corpus["id"])  # a hub's qrels may name documents its corpus lacks
+        judged = {d for q in keep for d in relevant[q] if d in corpus_ids}
         if corpus_size >= total_docs:
             logger.warning(
                 "%s: corpus_size %d >= %d documents: using all %d", where, corpus_size, total_docs, total_docs

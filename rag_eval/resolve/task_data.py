@@ -145,13 +145,14 @@ def load_builtin_data(task: Any, hub: str, *, dataset_id: str | None = None, rev
     ``task.load_data()`` gives (Reranking tasks keep their ``top_ranked`` candidate lists).
     Hub failures (offline and not cached, missing, no access) raise one :class:`HubError` line;
     a snapshot mteb cannot read raises one :class:`DataError` line. ``dataset_id`` /
-    ``revision``: see :func:`resolve_builtin_data`. An aggregate task loads each of its tasks.
+    ``revision``: see :func:`resolve_builtin_data`. An aggregate task loads each of its tasks
+    (from their own repos: the overrides do not apply to them).
     """
     if task.data_loaded:
         return
     if _is_aggregate(task):  # mteb evaluates (and loads) the tasks it aggregates one by one
         for sub in task.tasks:
-            load_builtin_data(sub, hub, revision=revision)
+            load_builtin_data(sub, hub)
         return
     source = resolve_builtin_data(task, hub, dataset_id=dataset_id, revision=revision)
     if source.hub != "local":

@@ -39,9 +39,10 @@ def reseed(task: Any) -> None:
 
 
 def prepare_task(task: Any, ev: EvalConfig) -> dict[str, Any]:
-    """Load the task's data (hub or local) and draw the configured sample."""
-    if not task.data_loaded:
-        task.load_data()
+    """Load the task's data (``eval.hub`` or a local folder) and draw the configured sample."""
+    from rag_eval.resolve.task_data import load_builtin_data
+
+    load_builtin_data(task, ev.hub)
     if hasattr(task, "convert_v1_dataset_format_to_v2"):
         task.convert_v1_dataset_format_to_v2(num_proc=None)
     return sample_task(task, ev.limits, ev.corpus_size, ev.seed)
