@@ -87,6 +87,7 @@ class EvalConfig:
     hub: str = "modelscope"  # where built-in tasks' data comes from
     top_k: int = 100
     raise_error: bool = False
+    cache_embeddings: bool = True  # reuse bi-encoder embeddings across tasks, stages and runs
 
 
 @dataclass

@@ -65,9 +65,9 @@ def test_stage2_reranks_exactly_stage1_top_k(two_stage):
     assert s1.path.parts[-4] == "stage1" and "stage2" in s2.path.parts and "experiments" in s2.path.parts
 
 
-def test_stage2_equals_mteb_rerank_flow(two_stage, tmp_path, minilm_st, reranker_path, data_dir):
+def test_stage2_equals_mteb_rerank_flow(two_stage, tmp_path, minilm_path, reranker_path, data_dir):
     import mteb
-    from sentence_transformers import CrossEncoder
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
     from rag_eval.config import load_config
     from rag_eval.resolve.tasks import resolve_task
@@ -77,7 +77,9 @@ def test_stage2_equals_mteb_rerank_flow(two_stage, tmp_path, minilm_st, reranker
     ev = load_config(cfg).eval
     task = resolve_task(ev.tasks[0], ev, "t")
     prepare_task(task, ev)
-    mteb.evaluate(minilm_st, task, cache=None, prediction_folder=tmp_path, encode_kwargs={"batch_size": 64},
+    bi = SentenceTransformer(minilm_path)
+    bi.max_seq_length = 512  # as configured in the EvalScope dict
+    mteb.evaluate(bi, task, cache=None, prediction_folder=tmp_path, encode_kwargs={"batch_size": 64},
                   show_progress_bar=False, co2_tracker=False)
     task.convert_to_reranking(tmp_path, top_k=TOP_K)
     ref = mteb.evaluate(CrossEncoder(reranker_path, max_length=512), task, cache=None, show_progress_bar=False,

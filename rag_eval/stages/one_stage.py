@@ -153,9 +153,12 @@ def run_one_stage(
     output_folder: Path,
     stage: str | None = None,
 ) -> list[TaskOutcome]:
+    from rag_eval.stages.embedding_cache import cached_encoder
+
     outcomes = []
     write_model_meta(result_path(output_folder, model.name, model.revision, "x", stage).parent,
                      model.encoder.mteb_model_meta)
+    encoder = cached_encoder(model, output_folder) if ev.cache_embeddings else model.encoder
     for task in tasks:
         outcome = new_outcome(model, task, result_path(output_folder, model.name, model.revision,
                                                        task.metadata.name, stage), stage)
@@ -165,7 +168,7 @@ def run_one_stage(
 
         def evaluate(task=task, outcome=outcome):
             outcome.sample = prepare_task(task, ev)
-            return evaluate_task(model, task, ev)
+            return evaluate_task(model, task, ev, encoder=encoder)
 
         try:
             record(outcome, ev, evaluate, result_extra(model, task, stage))

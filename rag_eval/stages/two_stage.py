@@ -9,23 +9,21 @@ This is mteb's own retrieve-then-rerank flow, run for every task in one pass:
 * Reranking: both models score the task's own candidate lists (top_ranked).
 * Every other task type: the bi-encoder once (stage 1 only).
 
-The bi-encoder runs behind mteb's ``CachedEmbeddingWrapper`` (float vectors in a memory-mapped
-numpy file and a JSON index: nothing pickled), so a rerun reuses every embedding it already
-has; stage 2 never calls the bi-encoder.
+The bi-encoder runs behind an on-disk embedding cache (``embedding_cache``: numpy arrays and
+JSON keys, nothing pickled), so a rerun reuses every embedding it already has; stage 2 never
+calls the bi-encoder.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
 from rag_eval.config import EvalConfig
 from rag_eval.resolve.models import LoadedModel, safe_path_part
 from rag_eval.results import TaskOutcome, result_path, write_model_meta
+from rag_eval.stages.embedding_cache import cached_encoder
 from rag_eval.stages.one_stage import (
     cached_outcome,
     evaluate_task,
@@ -38,38 +36,6 @@ from rag_eval.stages.one_stage import (
 logger = logging.getLogger(__name__)
 
 STAGE1, STAGE2 = "stage1", "stage2"
-
-
-def embedding_cache_dir(output_folder: Path, model: LoadedModel) -> Path:
-    """Where a bi-encoder's embeddings are cached: one folder per model and encoding settings.
-
-    Everything that changes a vector is in the key: model, revision, pooling, prompts,
-    max_seq_length, dtype and model type. (The texts are keyed inside mteb's cache.)
-    """
-    cfg = model.config
-    settings = {
-        "model": model.name,
-        "revision": model.revision,
-        "model_type": cfg.model_type,
-        "pooling_mode": cfg.pooling_mode,
-        "prompt": cfg.prompt,
-        "prompts": getattr(model.encoder, "model_prompts", None),
-        "max_seq_length": cfg.max_seq_length,
-        "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
-        "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
-    }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return (Path(output_folder) / ".cache" / "embeddings" / safe_path_part(model.name)
-            / safe_path_part(model.revision) / digest)
-
-
-def cached_encoder(model: LoadedModel, output_folder: Path) -> Any:
-    from mteb.models.cache_wrappers import CachedEmbeddingWrapper
-
-    # an empty cache is the normal first run: mteb's "no existing files" notices are noise
-    logging.getLogger("mteb.models.cache_wrappers").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*(VectorCacheMap|Dimension file not found).*")
-    return CachedEmbeddingWrapper(model.encoder, embedding_cache_dir(output_folder, model))
 
 
 def stage2_path(output_folder: Path, bi: LoadedModel, ce: LoadedModel, task: str, top_k: int) -> Path:
@@ -90,7 +56,7 @@ def run_two_stage(
     ev: EvalConfig,
     output_folder: Path,
 ) -> list[TaskOutcome]:
-    bi_encoder = cached_encoder(bi, output_folder)
+    bi_encoder = cached_encoder(bi, output_folder)  # always: stage 2 must never re-encode
     write_model_meta(result_path(output_folder, bi.name, bi.revision, "x", STAGE1).parent,
                      bi.encoder.mteb_model_meta)
     write_model_meta(result_path(output_folder, ce.name, ce.revision, "x", STAGE2).parent,
@@ -133,7 +99,8 @@ def run_two_stage(
                 if task.data_loaded:
                     task.unload_data()
     finally:
-        bi_encoder.close()
+        logger.info("bi-encoder: %d texts encoded, the rest from %s", bi_encoder.texts_encoded,
+                    bi_encoder.cache.folder)
     return outcomes
 
 
