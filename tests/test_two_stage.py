@@ -119,6 +119,7 @@ def test_cosine_reranker_reproduces_stage1_and_stage2_never_encodes(tmp_path, tw
     ev = run.eval
     ev.output_folder = str(tmp_path)
     ev.tasks = ev.tasks[:1]
+    run.bi_encoder.max_seq_length = None  # the model's own 256 tokens, as minilm_st uses
     bi = load_bi_encoder(run.bi_encoder)
     fake = LoadedModel(encoder=CosineCrossEncoder(minilm_st), config=ModelConfig(model_name_or_path="cosine"),
                        resolved=ResolvedModel("cosine", tmp_path, "1", "local"), name="cosine-ce", revision="1")
