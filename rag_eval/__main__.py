@@ -11,7 +11,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from rag_eval.config import register_schemas
 from rag_eval.errors import EXIT_TASK_FAILED, ConfigError
+
+register_schemas()  # the groups' `base` options must exist before Hydra composes
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 

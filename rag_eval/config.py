@@ -45,7 +45,20 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("rag_eval.package_model", package_model_path)
 
 
-_register_resolvers()
+def register_schemas() -> None:
+    """Every model / eval key, with its default, as a ``base`` option of its Hydra group.
+
+    Each group file extends ``base`` (``defaults: [base, _self_]``), so every key exists in the
+    composed config: ``eval.limits=100`` works whichever eval file was chosen, and a typo such
+    as ``eval.limts=100`` is refused by Hydra itself.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(group="model", name="base", node=dataclasses.asdict(ModelConfig()))
+    store.store(group="reranker", name="base", node=dataclasses.asdict(ModelConfig(is_cross_encoder=True)))
+    store.store(group="eval", name="base", node=dataclasses.asdict(EvalConfig()))
+
 POOLING_MODES = ("cls", "lasttoken", "max", "mean", "mean_sqrt_len_tokens", "weightedmean")
 MODEL_TYPES = ("sentence_transformer", "static")
 
@@ -273,3 +286,7 @@ def _check(run: RunConfig) -> None:
             raise ConfigError(f"eval.{key} is {value}: use a positive integer, or null for all")
     if ev.top_k <= 0:
         raise ConfigError(f"eval.top_k is {ev.top_k}: use a positive integer (default 100)")
+
+
+_register_resolvers()
+register_schemas()

@@ -22,7 +22,8 @@ def _cfg(minilm_path, reranker_path, data_dir, out):
                 {"model_name_or_path": reranker_path, "is_cross_encoder": True, "max_seq_length": 512,
                  "prompt": "", "model_kwargs": {"torch_dtype": "auto"}, "encode_kwargs": {"batch_size": 32}},
             ],
-            "eval": {"tasks": [{"name": "Cranfield", "type": "Retrieval", "path": str(data_dir / "retrieval/cranfield-en")},
+            "eval": {"tasks": [{"name": "Cranfield", "type": "Retrieval",
+                                "path": str(data_dir / "retrieval/cranfield-en")},
                                {"name": "AtecPairs", "type": "PairClassification",
                                 "path": str(data_dir / "pair_classification/atec-zh")}],
                      "verbosity": 0, "overwrite_results": True, "limits": LIMITS, "top_k": TOP_K,
@@ -48,7 +49,8 @@ def _predictions(outcome):
 def test_stage2_reranks_exactly_stage1_top_k(two_stage):
     _, scores, _ = two_stage
     assert scores.ok, scores.failed
-    s1, s2 = (next(o for o in scores.outcomes if o.task == "Cranfield" and o.stage == st) for st in ("stage1", "stage2"))
+    s1, s2 = (next(o for o in scores.outcomes if o.task == "Cranfield" and o.stage == st)
+              for st in ("stage1", "stage2"))
     first, second = _predictions(s1), _predictions(s2)
     assert len(first) == len(second) == LIMITS
     for qid, ranked in first.items():
