@@ -192,3 +192,31 @@ def test_output_paths_cannot_leave_output_folder(tmp_path):
         path = result_path(out, model, rev, task, stage="../stage")
         assert path.resolve().is_relative_to(out.resolve()), path
         assert ".." not in path.relative_to(out).parts
+
+
+def test_long_texts_are_truncated_and_counted(tmp_path, caplog, minilm_path):
+    import logging
+
+    from rag_eval import run_task
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    rows = [{"sentence1": "word " * (3000 if i % 5 == 0 else 5) + str(i), "sentence2": f"short text {i}",
+             "score": float(i % 3)} for i in range(20)]
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="rag_eval"):
+        scores = run_task({"model": {"model_name_or_path": minilm_path, "max_seq_length": 64},
+                           "eval": {"tasks": [{"name": "LongSTS", "type": "STS", "path": str(folder)}],
+                                    "output_folder": str(tmp_path / "out"), "verbosity": 1}})
+    assert scores.ok
+    assert "LongSTS: 4 of 20 texts are longer than max_seq_length=64 tokens" in caplog.text
+
+
+def test_hydra_target_in_user_entries_is_refused(tmp_path):
+    from rag_eval import run_task
+
+    with pytest.raises(ConfigError, match=r"unknown config key 'model\[0\]._target_'"):
+        run_task({"model": {"model_name_or_path": "m", "_target_": "os.system"}, "eval": {"tasks": ["ATEC"]}})
+    with pytest.raises(ConfigError, match=r"unknown key 'eval.tasks\[0\]._target_'"):
+        run_task({"model": {"model_name_or_path": "m"},
+                  "eval": {"tasks": [{"name": "X", "_target_": "os.system"}], "output_folder": str(tmp_path)}})

@@ -83,6 +83,7 @@ class CachingEncoder:
         self.encoder = encoder
         self.cache = EmbeddingCache(folder)
         self.texts_encoded = 0
+        self.truncated = 0
 
     @property
     def mteb_model_meta(self) -> Any:
@@ -93,6 +94,23 @@ class CachingEncoder:
 
     def similarity_pairwise(self, a: Any, b: Any) -> Any:
         return self.encoder.similarity_pairwise(a, b)
+
+    def _count_truncated(self, task: str, texts: list[str]) -> int:
+        """Log how many texts exceed the model's max_seq_length (the model truncates them)."""
+        model = getattr(self.encoder, "model", None)
+        tokenizer, limit = getattr(model, "tokenizer", None), getattr(model, "max_seq_length", None)
+        if tokenizer is None or not limit or not callable(tokenizer):
+            return 0
+        try:
+            lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
+            return 0
+        over = sum(n > limit for n in lengths)
+        if over:
+            logger.warning("%s: %d of %d texts are longer than max_seq_length=%d tokens (longest %d) and are "
+                           "truncated", task, over, len(texts), limit, max(lengths))
+        self.truncated += over
+        return over
 
     def _prompt(self, task_metadata: Any, prompt_type: Any) -> str:
         from mteb.models.abs_encoder import get_prompt_name
@@ -114,6 +132,7 @@ class CachingEncoder:
             if key not in self.cache.vectors:
                 missing.setdefault(key, text)
         if missing:
+            self._count_truncated(task_metadata.name, list(missing.values()))
             batch_size = kwargs.get("batch_size", 32)
             # the texts are already formatted by mteb (title + text, query + instruction): pass them as they are
             loader = DataLoader(Dataset.from_dict({"text": list(missing.values())}), batch_size=batch_size)

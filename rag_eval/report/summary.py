@@ -1,6 +1,8 @@
-"""The per-run score table (printed with rich)."""
+"""The per-run score table (printed with rich) and the per-run ``summary.csv`` / ``summary.md``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rag_eval.results import TaskOutcome
 
@@ -56,25 +58,41 @@ def summary_rows(outcomes: list[TaskOutcome]) -> list[dict]:
     ]
 
 
-def write_summary(outcomes: list[TaskOutcome], folder) -> tuple:
-    """``summary.csv`` and ``summary.md`` in ``folder``, one row per task and stage."""
+def write_table(folder: Path, rows: list[dict], columns: tuple[str, ...], title: str,
+                extra_md: str = "") -> tuple[Path, Path]:
+    """``summary.csv`` and ``summary.md`` (atomically) from ``rows`` in ``columns`` order."""
     import csv
     import io
-    from pathlib import Path
 
     from rag_eval.results import atomic_write_text
 
-    folder = Path(folder)
-    rows = summary_rows(outcomes)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     csv_path, md_path = folder / "summary.csv", folder / "summary.md"
     atomic_write_text(csv_path, buf.getvalue())
-    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
-    for row in rows:
-        cells = [str(row[c]).replace("|", "\\|") for c in SUMMARY_COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    atomic_write_text(md_path, "# rag_eval summary\n\n" + "\n".join(lines) + "\n")
+    atomic_write_text(md_path, f"# {title}\n\n" + markdown_table(rows, columns) + extra_md)
     return csv_path, md_path
+
+
+def markdown_table(rows: list[dict], columns: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [str(row.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(outcomes: list[TaskOutcome], folder) -> tuple:
+    """``summary.csv`` and ``summary.md`` in ``folder``, one row per task and stage.
+
+    Also records the run's failed tasks in ``failures.json`` beside their would-be result
+    files (see :func:`rag_eval.report.write_failures`), so :func:`rag_eval.report.collect_results`
+    and later reports still list them as FAILED.
+    """
+    from rag_eval.report.collect import write_failures
+
+    folder = Path(folder)
+    write_failures(outcomes, folder)
+    return write_table(folder, summary_rows(outcomes), SUMMARY_COLUMNS, "rag_eval summary")

@@ -1,0 +1,156 @@
+"""(a) rag_eval one-stage wall time vs plain ``mteb.evaluate(SentenceTransformer(path), task, cache=None)``.
+
+Same local data, same samples (both sides load and sample with rag_eval's loader, since mteb has
+no loader for the local layouts), same batch size, all-MiniLM-L6-v2 on CPU. Per repetition:
+
+* ``mteb``: per task ``SentenceTransformer(path)`` + load/sample + ``mteb.evaluate(..., cache=None)``;
+* ``rag_eval``: per task ``run_task`` into a FRESH output folder (cold embedding cache);
+* ``rerun``: the same ``run_task`` calls again into the same folder (warm embedding cache).
+
+One ``run_task`` per task, because each task has its own ``limits``. The order of mteb and
+rag_eval alternates between repetitions. Prints per-task and total times, median ratios and the
+max |score difference| (every metric mteb reports, per task).
+
+    .venv/bin/python benchmarks/bench_vs_mteb.py            # 3 repetitions, full limits (~6-10 min)
+    .venv/bin/python benchmarks/bench_vs_mteb.py --quick    # 1 repetition, small limits
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    BATCH,
+    DATA,
+    Timer,
+    fresh_dir,
+    machine,
+    median,
+    minilm_path,
+    rag_cfg,
+    table,
+    task_list,
+    warm_up,
+)
+
+
+def run_mteb(model_path: str, name: str, ttype: str, folder: str, limits: int | None) -> tuple[float, dict]:
+    """Plain mteb on the task; returns (seconds, {split: metrics})."""
+    import mteb
+    from sentence_transformers import SentenceTransformer
+
+    from rag_eval.config import load_config
+    from rag_eval.resolve.tasks import resolve_task
+    from rag_eval.stages.one_stage import prepare_task
+
+    cfg = rag_cfg(model_path, name, ttype, folder, limits, Path("unused"))
+    with Timer() as t:
+        ev = load_config(cfg).eval
+        model = SentenceTransformer(model_path, device="cpu")
+        task = resolve_task({"name": name, "type": ttype, "path": str(DATA / folder)}, ev, "bench")
+        prepare_task(task, ev)
+        result = mteb.evaluate(model, task, cache=None, overwrite_strategy="always",
+                               encode_kwargs={"batch_size": BATCH, "show_progress_bar": False},
+                               show_progress_bar=False, co2_tracker=False)
+    res = result.task_results[0]
+    return t.seconds, {split: entries[0] for split, entries in res.scores.items()}
+
+
+def run_rag(model_path: str, name: str, ttype: str, folder: str, limits: int | None, out: Path) -> tuple[float, dict]:
+    from rag_eval import run_task
+
+    with Timer() as t:
+        scores = run_task(rag_cfg(model_path, name, ttype, folder, limits, out))
+    if not scores.ok:
+        raise RuntimeError(f"rag_eval failed: {scores.failed}")
+    return t.seconds, scores[name]
+
+
+def max_diff(ours: dict, ref: dict) -> float:
+    """Max |difference| over every numeric metric both report (all splits)."""
+    worst = 0.0
+    for split, metrics in ref.items():
+        for key, value in metrics.items():
+            mine = ours.get(split, {}).get(key)
+            if isinstance(value, (int, float)) and isinstance(mine, (int, float)):
+                if math.isnan(value) and math.isnan(mine):
+                    continue
+                worst = max(worst, abs(float(mine) - float(value)))
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3, help="repetitions (median reported); default 3")
+    ap.add_argument("--quick", action="store_true", help="small limits, 1 repetition (smoke run)")
+    ap.add_argument("--model", default=None, help="sentence-transformers folder (default: all-MiniLM-L6-v2)")
+    args = ap.parse_args(argv)
+    repeats = 1 if args.quick else max(1, args.repeats)
+    model_path = args.model or minilm_path()
+    tasks = task_list(args.quick)
+    print(machine())
+    print(f"model {model_path}\ntasks {[(n, lim) for n, _, _, lim in tasks]}, batch {BATCH}, repeats {repeats}")
+    warm_up(model_path)
+
+    times: dict[str, dict[str, list[float]]] = {k: {n: [] for n, *_ in tasks} for k in ("mteb", "rag", "rerun")}
+    diffs: dict[str, float] = {n: 0.0 for n, *_ in tasks}
+    rerun_diffs: dict[str, float] = {n: 0.0 for n, *_ in tasks}
+    for rep in range(repeats):
+        out = fresh_dir("bench-vs-mteb-")
+        ref_scores: dict[str, Any] = {}
+        rag_scores: dict[str, Any] = {}
+
+        def do_mteb(ref_scores=ref_scores):
+            for n, t, p, lim in tasks:
+                sec, ref_scores[n] = run_mteb(model_path, n, t, p, lim)
+                times["mteb"][n].append(sec)
+
+        def do_rag(out=out, rag_scores=rag_scores):
+            for n, t, p, lim in tasks:
+                sec, rag_scores[n] = run_rag(model_path, n, t, p, lim, out)
+                times["rag"][n].append(sec)
+
+        for step in ((do_mteb, do_rag) if rep % 2 == 0 else (do_rag, do_mteb)):
+            step()
+        for n, t, p, lim in tasks:  # rerun: same folder, the embedding cache is warm
+            sec, again = run_rag(model_path, n, t, p, lim, out)
+            times["rerun"][n].append(sec)
+            rerun_diffs[n] = max(rerun_diffs[n], max_diff(again, ref_scores[n]))
+        for n, *_ in tasks:
+            diffs[n] = max(diffs[n], max_diff(rag_scores[n], ref_scores[n]))
+        tot = {k: sum(v[n][-1] for n, *_ in tasks) for k, v in times.items()}
+        print(f"rep {rep + 1}/{repeats}: mteb {tot['mteb']:.1f}s  rag_eval {tot['rag']:.1f}s  "
+              f"rerun {tot['rerun']:.1f}s", flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+
+    rows = []
+    for n, t, _, lim in tasks:
+        m, r, rr = (median(times[k][n]) for k in ("mteb", "rag", "rerun"))
+        rows.append([n, t, lim if lim is not None else "all", m, r, rr, r / m, rr / m,
+                     max(diffs[n], rerun_diffs[n])])
+    totals = {k: [sum(v[n][i] for n, *_ in tasks) for i in range(repeats)] for k, v in times.items()}
+    m, r, rr = median(totals["mteb"]), median(totals["rag"]), median(totals["rerun"])
+    ratio = median([a / b for a, b in zip(totals["rag"], totals["mteb"], strict=True)])
+    rerun_ratio = median([a / b for a, b in zip(totals["rerun"], totals["mteb"], strict=True)])
+    worst = max(max(diffs.values()), max(rerun_diffs.values()))
+    rows.append(["TOTAL", "", "", m, r, rr, ratio, rerun_ratio, worst])
+    print()
+    print(table(["task", "type", "limits", "mteb s", "rag_eval s", "rerun s", "rag/mteb", "rerun/mteb",
+                 "max|score diff|"], rows))
+    print(f"\nratio rag_eval/mteb (median of {repeats} per-repetition total ratios): {ratio:.3f}  (target <= 0.8)")
+    print(f"ratio rerun/mteb   (warm embedding cache):                   {rerun_ratio:.3f}")
+    print(f"max |score difference| rag_eval vs mteb over all metrics: {worst:.3g}  (must be <= 1e-6)")
+    ok = worst <= 1e-6
+    print("scores: " + ("OK, identical within 1e-6" if ok else "MISMATCH > 1e-6"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
