@@ -68,7 +68,7 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     _setup_logging(run.eval.verbosity)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from rag_eval.report import print_summary, write_summary
+    from rag_eval.report import print_summary, write_reports, write_summary
     from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder, load_cross_encoder
     from rag_eval.resolve.tasks import resolve_tasks
     from rag_eval.stages.one_stage import run_one_stage
@@ -86,6 +86,7 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
         outcomes = run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder)
     scores = RunScores(outcomes)
     write_summary(outcomes, output_folder)
+    write_reports(output_folder)  # the summary, averages and charts of everything in output_folder
     if run.eval.verbosity >= 1:
         print_summary(outcomes)
     return scores

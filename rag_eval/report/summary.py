@@ -87,9 +87,9 @@ def markdown_table(rows: list[dict], columns: tuple[str, ...]) -> str:
 def write_summary(outcomes: list[TaskOutcome], folder) -> tuple:
     """``summary.csv`` and ``summary.md`` in ``folder``, one row per task and stage.
 
-    Also records the run's failed tasks in ``failures.json`` beside their would-be result
-    files (see :func:`rag_eval.report.write_failures`), so :func:`rag_eval.report.collect_results`
-    and later reports still list them as FAILED.
+    Also records the run's failed tasks in ``<folder>/failures.json`` (merged across runs and
+    multirun jobs, see :func:`rag_eval.report.write_failures`), so
+    :func:`rag_eval.report.collect_results` and later reports still list them as FAILED.
     """
     from rag_eval.report.collect import write_failures
 

@@ -1,0 +1,361 @@
+"""Read every result file under a folder into :class:`ResultRow` s.
+
+Understood layouts (mixed freely; one walk finds them all):
+
+* rag_eval's: ``<folder>/[stage1|stage2/]<model>/<revision>/[experiments/<x>/]<Task>.json`` -
+  an mteb ``TaskResult`` JSON plus a ``rag_eval`` block (model, revision, stage, task_type, sample);
+* mteb's ``ResultCache``: ``results/<model>/<revision>/<Task>.json`` - no ``rag_eval`` block, so
+  the task type and main metric come from ``mteb.get_task(name).metadata`` (when mteb knows the
+  task), the model name from ``model_meta.json`` (else the folder name, ``__`` read as ``/``);
+* ``failures.json`` (at the top of an output folder, written by :func:`write_failures`): tasks
+  that failed and so have no result file; they become rows with status ``FAILED``.
+
+Skipped: ``model_meta.json``, ``failures.json``, ``run_settings*``, rag_eval's own reports,
+hidden folders (``.hydra``, ``.cache``) and ``predictions/`` folders. A JSON file that cannot be
+read or is not a task result is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from rag_eval.results import TaskOutcome, atomic_write_text, main_score_of, split_scores
+
+logger = logging.getLogger("rag_eval.report")
+
+FAILURES_FILE = "failures.json"
+_SKIP_FILES = {"model_meta.json", FAILURES_FILE, "summary.json"}
+_SKIP_DIRS = {"predictions", "__pycache__"}
+
+# C-MTEB's main metric per task type (mteb 2 names): used to name the metric of a local task
+DEFAULT_METRIC = {
+    "Retrieval": "ndcg_at_10",
+    "Reranking": "map_at_1000",
+    "STS": "cosine_spearman",
+    "PairClassification": "max_ap",
+    "Classification": "accuracy",
+    "MultilabelClassification": "accuracy",
+    "Clustering": "v_measure",
+    "Summarization": "cosine_spearman",
+    "BitextMining": "f1",
+}
+
+
+@dataclass
+class ResultRow:
+    """One task of one model (and stage) in a report."""
+
+    stage: str  # "" | "stage1" | "stage2"
+    task_type: str
+    task: str
+    model: str
+    revision: str
+    metric: str
+    score: float | None  # the task's main score (mean over splits and subsets)
+    status: str = "ok"  # ok | FAILED
+    error: str = ""
+    seconds: float | None = None  # mteb's evaluation_time
+    sample: str = "all"
+    texts: int | None = None  # texts (or query-document pairs) evaluated, see texts_evaluated
+    texts_per_s: float | None = None
+    experiment: str = ""  # stage 2: ``<stage-1 model>_<revision>_top<k>``
+    path: str = ""
+    date: float | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        """The model / stage / experiment this row belongs to (one bar colour, one point)."""
+        label = f"{self.stage}: {self.model}" if self.stage else self.model
+        return f"{label} [{self.experiment}]" if self.experiment else label
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def texts_evaluated(task_type: str, sample: dict[str, Any], stage: str | None = None,
+                    top_k: int | None = None) -> int | None:
+    """How many texts a task's evaluation embedded (or pairs a reranker scored), from its sample.
+
+    Counted from the ``sample`` block rag_eval stores (the sizes after ``limits`` / ``corpus_size``):
+
+    * Retrieval, Reranking: queries + corpus documents. In stage 2 the cross-encoder scores
+      query-document pairs instead: queries x ``top_k`` for Retrieval, the candidate documents
+      for Reranking;
+    * STS, PairClassification: 2 x rows (two sentences per pair);
+    * Classification, Clustering and other row tasks: rows. For Classification this counts the
+      evaluated test texts only - mteb also embeds a few-shot training sample - so it is a
+      lower bound.
+
+    None when the sample holds no sizes (no ``limits`` given, or a plain mteb result): then
+    texts/s is not computed. texts/s = texts / mteb's ``evaluation_time``; with
+    ``cache_embeddings`` a rerun that reads its embeddings from the cache looks faster.
+    """
+    if not sample:
+        return None
+    if "queries" in sample:
+        queries, corpus = sample.get("queries"), sample.get("corpus")
+        if stage == "stage2":
+            if task_type == "Retrieval" and top_k and queries:
+                return int(queries) * int(top_k)
+            return int(corpus) if corpus else None
+        if queries is None or corpus is None:
+            return None
+        return int(queries) + int(corpus)
+    if "rows" in sample and sample["rows"] is not None:
+        rows = int(sample["rows"])
+        return 2 * rows if task_type in ("STS", "PairClassification") else rows
+    return None
+
+
+def _sample_text(sample: dict[str, Any]) -> str:
+    from rag_eval.report.summary import _sample_text as text
+
+    try:
+        return text(sample or {})
+    except KeyError:
+        return "?"
+
+
+@cache
+def mteb_task_meta(name: str) -> tuple[str, str] | None:
+    """``(type, main_score)`` of a task mteb knows by ``name``; None for local / unknown tasks."""
+    try:
+        import mteb
+
+        meta = mteb.get_task(name).metadata
+        return meta.type, meta.main_score
+    except Exception:
+        return None
+
+
+def _main_metric(split_metrics: dict[str, Any], task_type: str, known: str | None) -> str:
+    """The metric whose value is the main score: mteb's name when known, else inferred."""
+    if known:
+        return known
+    flat = next(iter(split_metrics.values()), {}) if split_metrics else {}
+    if "subsets" in flat:
+        flat = next(iter(flat["subsets"].values()), {})
+    main = flat.get("main_score")
+    if main is None:
+        return ""
+    default = DEFAULT_METRIC.get(task_type)
+    if default and _close(flat.get(default), main):
+        return default
+    for key, value in flat.items():
+        if key != "main_score" and _close(value, main):
+            return key
+    return default or "main_score"
+
+
+def _close(a: Any, b: Any) -> bool:
+    return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, abs_tol=1e-9)
+
+
+def _layout(rel: Path) -> tuple[str, str, str, str]:
+    """``(stage, model folder, revision folder, experiment)`` from a result file's relative path."""
+    parts = list(rel.parts[:-1])
+    experiment = ""
+    if "experiments" in parts:
+        i = len(parts) - 1 - parts[::-1].index("experiments")
+        experiment = parts[i + 1] if i + 1 < len(parts) else ""
+        parts = parts[:i]
+    stage = parts[0] if parts and parts[0] in ("stage1", "stage2") and len(parts) >= 3 else ""
+    model = parts[-2] if len(parts) >= 2 else (parts[-1] if parts else "")
+    revision = parts[-1] if len(parts) >= 2 else ""
+    return stage, model, revision, experiment
+
+
+def _meta_name(folder: str) -> str | None:
+    path = Path(folder) / "model_meta.json"
+    try:
+        name = json.loads(path.read_text(encoding="utf-8")).get("name")
+        return name if isinstance(name, str) and name else None
+    except Exception:
+        return None
+
+
+def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
+    extra = obj.get("rag_eval") if isinstance(obj.get("rag_eval"), dict) else None
+    task = obj["task_name"]
+    splits = split_scores(SimpleNamespace(scores=obj["scores"]))
+    score = main_score_of(splits)
+    stage, model_dir, rev_dir, experiment = _layout(rel)
+    if extra is not None:
+        stage = extra.get("stage") or ""
+        model, revision = extra.get("model") or model_dir, extra.get("revision") or rev_dir
+        task_type = extra.get("task_type") or ""
+        meta = None if task_type else mteb_task_meta(task)
+        task_type = task_type or (meta[0] if meta else "unknown")
+        metric = _main_metric(splits, task_type, extra.get("main_metric"))
+        sample = extra.get("sample") or {}
+        texts = texts_evaluated(task_type, sample, stage, extra.get("top_k"))
+    else:  # plain mteb result (ResultCache): ask mteb about the task
+        meta = mteb_task_meta(task)
+        task_type = meta[0] if meta else "unknown"
+        metric = _main_metric(splits, task_type, meta[1] if meta else None)
+        model_folder = path.parent if not experiment else path.parents[2]
+        model = _meta_name(str(model_folder)) or model_dir.replace("__", "/")
+        revision, sample, texts = rev_dir, {}, None
+    seconds = obj.get("evaluation_time")
+    seconds = float(seconds) if isinstance(seconds, (int, float)) else None
+    speed = texts / seconds if texts and seconds else None
+    date = obj.get("date")
+    return ResultRow(
+        stage=stage, task_type=task_type, task=task, model=model, revision=revision, metric=metric,
+        score=score, seconds=seconds, sample=_sample_text(sample) if extra is not None else "",
+        texts=texts, texts_per_s=speed, experiment=experiment, path=str(path),
+        date=float(date) if isinstance(date, (int, float)) else None,
+    )
+
+
+def _rows_from_failures(path: Path) -> list[ResultRow]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(entries, list):
+            raise ValueError("not a list")
+    except Exception as exc:
+        logger.warning("skipping unreadable %s (%s)", path, exc)
+        return []
+    rows = []
+    for e in entries:
+        if not isinstance(e, dict) or "task" not in e:
+            continue
+        rows.append(ResultRow(
+            stage=e.get("stage") or "", task_type=e.get("task_type") or "", task=e["task"],
+            model=e.get("model") or "", revision=e.get("revision") or "", metric=e.get("metric") or "",
+            score=None, status="FAILED", error=e.get("error") or "", seconds=e.get("seconds"),
+            sample=_sample_text(e.get("sample") or {}), experiment=e.get("experiment") or "",
+            path=str(path), date=e.get("time"),
+        ))
+    return rows
+
+
+def collect_results(folder: str | Path) -> list[ResultRow]:
+    """Every task result (and recorded failure) under ``folder``, sorted by stage, model, task.
+
+    A failure recorded in ``failures.json`` replaces an older result file of the same task,
+    model, revision and stage (the latest attempt failed); a newer result file wins over it.
+    Raises FileNotFoundError when ``folder`` is not a directory.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"results folder '{folder}' not found")
+    results: dict[tuple, ResultRow] = {}
+    failures: list[ResultRow] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if name == FAILURES_FILE:
+                failures.extend(_rows_from_failures(path))
+                continue
+            if name in _SKIP_FILES or name.startswith("run_settings"):
+                continue
+            try:
+                obj = json.loads(path.read_text(encoding="utf-8"))
+            except Exception as exc:
+                logger.warning("skipping unreadable result %s (%s)", path, exc)
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("scores"), dict) or "task_name" not in obj:
+                logger.warning("skipping %s: not an mteb task result", path)
+                continue
+            try:
+                row = _row_from_result(path, path.relative_to(root), obj)
+            except Exception as exc:
+                logger.warning("skipping unreadable result %s (%s)", path, exc)
+                continue
+            results[_key(row)] = row
+    for row in failures:
+        done = results.get(_key(row))
+        if done is None or (done.date or 0) <= (row.date or 0):
+            if done is not None and not row.task_type:
+                row.task_type = done.task_type
+            results[_key(row)] = row
+    return sorted(results.values(), key=lambda r: (r.stage, r.model, r.revision, r.experiment, r.task_type, r.task))
+
+
+def _key(row: ResultRow) -> tuple:
+    return row.stage, row.model, row.revision, row.experiment, row.task
+
+
+def _place(outcome: TaskOutcome) -> tuple[str, str]:
+    """The revision and experiment of a task's would-be result file (from its path)."""
+    if outcome.path is None:
+        return "", ""
+    parts = Path(outcome.path).parent.parts
+    if "experiments" in parts:
+        i = len(parts) - 1 - parts[::-1].index("experiments")
+        return parts[i - 1], parts[i + 1] if i + 1 < len(parts) else ""
+    return parts[-1], ""
+
+
+def _fkey(entry: dict[str, Any]) -> tuple:
+    return (entry.get("stage") or "", entry.get("model") or "", entry.get("revision") or "",
+            entry.get("experiment") or "", entry.get("task"))
+
+
+def write_failures(outcomes: list[TaskOutcome], folder: str | Path) -> Path | None:
+    """Record the run's failed tasks in ``<folder>/failures.json`` (they have no result file).
+
+    The file is merged, not replaced, so the jobs of a Hydra multirun that share
+    ``output_folder`` keep each other's failures (an ``flock`` on ``.failures.lock`` serialises
+    them): entries of tasks this run did not touch stay; a task this run finished (or failed
+    again) replaces its old entry; the file is removed when no failure is left. It lives at the
+    top of the folder, never beside the result files, where mteb's ResultCache would read it.
+    Returns the file, or None when there is none.
+    """
+    folder = Path(folder)
+    now = time.time()
+    touched, failed = set(), []
+    for o in outcomes:
+        revision, experiment = _place(o)
+        entry = {"task": o.task, "task_type": o.task_type, "stage": o.stage or "", "model": o.model,
+                 "revision": revision, "experiment": experiment, "metric": o.main_metric or "",
+                 "error": o.error or "", "seconds": round(o.seconds, 3), "sample": o.sample, "time": now}
+        touched.add(_fkey(entry))
+        if o.status == "failed":
+            failed.append(entry)
+    path = folder / FAILURES_FILE
+    if not failed and not path.is_file():
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder / ".failures.lock"):
+        old: list[dict[str, Any]] = []
+        if path.is_file():
+            try:
+                old = [e for e in json.loads(path.read_text(encoding="utf-8")) if _fkey(e) not in touched]
+            except Exception as exc:
+                logger.warning("replacing unreadable %s (%s)", path, exc)
+        entries = old + failed
+        if entries:
+            atomic_write_text(path, json.dumps(entries, indent=2, ensure_ascii=False, default=str))
+            return path
+        path.unlink(missing_ok=True)
+        return None
+
+
+@contextmanager
+def _locked(lock: Path):
+    with lock.open("a") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock, the merge still works for jobs that do not overlap
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
