@@ -102,7 +102,7 @@ class CachingEncoder:
         if tokenizer is None or not limit or not callable(tokenizer):
             return 0
         try:
-            lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+            lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
         except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
             return 0
         over = sum(n > limit for n in lengths)
