@@ -6,7 +6,11 @@ Bad input ends with one line on stderr and exit 2 (no traceback); failed tasks w
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
+
+if not sys.warnoptions:  # library deprecation chatter would bury the one-line errors on stderr
+    warnings.simplefilter("ignore")
 
 import hydra
 from omegaconf import DictConfig

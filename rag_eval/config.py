@@ -55,6 +55,8 @@ def register_schemas() -> None:
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
+    if "base.yaml" in store.repo.get("model", {}):
+        return
     store.store(group="model", name="base", node=dataclasses.asdict(ModelConfig()))
     store.store(group="reranker", name="base", node=dataclasses.asdict(ModelConfig(is_cross_encoder=True)))
     store.store(group="eval", name="base", node=dataclasses.asdict(EvalConfig()))
