@@ -131,6 +131,19 @@ class CachingEncoder:
         for key, text in zip(keys, texts, strict=True):
             if key not in self.cache.vectors:
                 missing.setdefault(key, text)
+        if missing and len(missing) == len(set(keys)):
+            # nothing cached: encode mteb's own batches, so the vectors are exactly mteb's
+            # (padding differs with batch composition, and threshold metrics feel float noise)
+            self._count_truncated(task_metadata.name, list(missing.values()))
+            new = self.encoder.encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
+                                      prompt_type=prompt_type, **kwargs)
+            if hasattr(new, "detach"):
+                new = new.detach().float().cpu().numpy()
+            new = np.asarray(new)
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            self.cache.add(list(first), new[list(first.values())])
+            self.texts_encoded += len(texts)
+            return new
         if missing:
             self._count_truncated(task_metadata.name, list(missing.values()))
             batch_size = kwargs.get("batch_size", 32)
