@@ -111,3 +111,24 @@ class Timer:
 
     def __exit__(self, *exc: Any) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def start(argv: list[str] | None, doc: str | None) -> tuple[Any, int, str, list]:
+    """The shared command line of the side-by-side scripts, then the machine line and a warm-up.
+
+    Returns (args, repeats, model_path, tasks).
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3, help="repetitions (median reported); default 3")
+    ap.add_argument("--quick", action="store_true", help="small limits, 1 repetition (smoke run)")
+    ap.add_argument("--model", default=None, help="sentence-transformers folder (default: all-MiniLM-L6-v2)")
+    args = ap.parse_args(argv)
+    repeats = 1 if args.quick else max(1, args.repeats)
+    model_path = args.model or minilm_path()
+    tasks = task_list(args.quick)
+    print(machine())
+    print(f"model {model_path}\ntasks {[(n, lim) for n, _, _, lim in tasks]}, batch {BATCH}, repeats {repeats}")
+    warm_up(model_path)
+    return args, repeats, model_path, tasks

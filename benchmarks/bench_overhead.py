@@ -17,7 +17,6 @@ sampling, hashing/caching, scoring, writing results). Target <= 1.15.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BATCH, Timer, fresh_dir, machine, median, minilm_path, rag_cfg, table, task_list, warm_up  # noqa: E402
+from _common import BATCH, Timer, fresh_dir, median, rag_cfg, start, table  # noqa: E402
 
 
 class _Recorder:
@@ -77,17 +76,7 @@ def collect_texts(model_path: str, tasks) -> dict[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=3, help="repetitions (median reported); default 3")
-    ap.add_argument("--quick", action="store_true", help="small limits, 1 repetition (smoke run)")
-    ap.add_argument("--model", default=None, help="sentence-transformers folder (default: all-MiniLM-L6-v2)")
-    args = ap.parse_args(argv)
-    repeats = 1 if args.quick else max(1, args.repeats)
-    model_path = args.model or minilm_path()
-    tasks = task_list(args.quick)
-    print(machine())
-    print(f"model {model_path}\ntasks {[(n, lim) for n, _, _, lim in tasks]}, batch {BATCH}, repeats {repeats}")
-    warm_up(model_path)
+    args, repeats, model_path, tasks = start(argv, __doc__)
     texts = collect_texts(model_path, tasks)
     print("unique texts encoded per task: " + ", ".join(f"{n} {len(v)}" for n, v in texts.items()))
 

@@ -17,7 +17,6 @@ max |score difference| (every metric mteb reports, per task).
 
 from __future__ import annotations
 
-import argparse
 import math
 import shutil
 import sys
@@ -31,13 +30,10 @@ from _common import (  # noqa: E402
     DATA,
     Timer,
     fresh_dir,
-    machine,
     median,
-    minilm_path,
     rag_cfg,
+    start,
     table,
-    task_list,
-    warm_up,
 )
 
 
@@ -93,17 +89,7 @@ def max_diff(ours: dict, ref: dict, task: str = "") -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=3, help="repetitions (median reported); default 3")
-    ap.add_argument("--quick", action="store_true", help="small limits, 1 repetition (smoke run)")
-    ap.add_argument("--model", default=None, help="sentence-transformers folder (default: all-MiniLM-L6-v2)")
-    args = ap.parse_args(argv)
-    repeats = 1 if args.quick else max(1, args.repeats)
-    model_path = args.model or minilm_path()
-    tasks = task_list(args.quick)
-    print(machine())
-    print(f"model {model_path}\ntasks {[(n, lim) for n, _, _, lim in tasks]}, batch {BATCH}, repeats {repeats}")
-    warm_up(model_path)
+    args, repeats, model_path, tasks = start(argv, __doc__)
 
     times: dict[str, dict[str, list[float]]] = {k: {n: [] for n, *_ in tasks} for k in ("mteb", "rag", "rerun")}
     diffs: dict[str, float] = {n: 0.0 for n, *_ in tasks}
