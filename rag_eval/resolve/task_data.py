@@ -203,26 +203,27 @@ def _check_retrieval_layout(task: Any, source: TaskData) -> None:
         )
 
 
-def _load_from(task: Any, source: TaskData) -> None:
-    """Run the task's own ``load_data`` with its dataset path pointing at ``source.path``."""
-    if source.hub == "local":
-        try:
-            task.load_data()
-        except ConfigError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any loader failure becomes one line
-            raise _load_error(task, source, exc) from exc
-        return
-    before = task.__dict__.get("metadata", _MISSING)
-    original = task.metadata
-    local_meta = original.model_copy(update={"dataset": {**original.dataset, "path": str(source.path)}})
-    task.metadata = local_meta  # instance attribute: the class's metadata is shared
+def _run_loader(task: Any, source: TaskData) -> None:
+    """``task.load_data()``; any loader failure but bad input becomes one line."""
     try:
         task.load_data()
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes one line
         raise _load_error(task, source, exc) from exc
+
+
+def _load_from(task: Any, source: TaskData) -> None:
+    """Run the task's own ``load_data`` with its dataset path pointing at ``source.path``."""
+    if source.hub == "local":
+        _run_loader(task, source)
+        return
+    before = task.__dict__.get("metadata", _MISSING)
+    original = task.metadata
+    local_meta = original.model_copy(update={"dataset": {**original.dataset, "path": str(source.path)}})
+    task.metadata = local_meta  # instance attribute: the class's metadata is shared
+    try:
+        _run_loader(task, source)
     finally:
         _restore_metadata(task, before, local_meta, original)
 
