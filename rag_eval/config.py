@@ -84,7 +84,7 @@ class ModelConfig:
     config_kwargs: dict[str, Any] = field(default_factory=dict)
     encode_kwargs: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
-    device: str | None = None
+    device: str | list[str] | None = None  # a list (cuda:0, cuda:1) encodes on all of them (bi-encoder)
 
 
 @dataclass
@@ -239,6 +239,10 @@ def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         return list(value)
+    elif kind.startswith("str | list[str]") and isinstance(value, (list, tuple)):
+        if not value or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where} must be a device name or a non-empty list of them, got {value!r}")
+        return list(value)
     elif kind.startswith("str"):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(f"{where} must be a string, got {value!r}")
@@ -262,6 +266,11 @@ def _check(run: RunConfig) -> None:
             )
         if m.model_type not in MODEL_TYPES:
             raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
+        if isinstance(m.device, list) and m.is_cross_encoder:
+            raise ConfigError(
+                f"{where}.device is a list: a cross-encoder runs on one device (e.g. device: cuda:0); "
+                "device lists spread the bi-encoder only"
+            )
         if m.max_seq_length is not None and m.max_seq_length <= 0:
             raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
     if len(run.models) > 2:

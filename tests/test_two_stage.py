@@ -129,9 +129,9 @@ def test_cosine_reranker_reproduces_stage1_and_stage2_never_encodes(tmp_path, tw
     calls = {"encode": 0, "in_stage2": 0}
     real_encode, real_rerank = bi.encoder.encode, ts._rerank
 
-    def counting_encode(*a, **k):
-        calls["encode"] += 1
-        return real_encode(*a, **k)
+    def counting_encode(inputs, **k):  # counts texts sent to the model (rag_eval sends one batch per call)
+        calls["encode"] += len(inputs.dataset)
+        return real_encode(inputs, **k)
 
     def rerank_watch(*a, **k):
         before = calls["encode"]
@@ -143,7 +143,13 @@ def test_cosine_reranker_reproduces_stage1_and_stage2_never_encodes(tmp_path, tw
     monkeypatch.setattr(ts, "_rerank", rerank_watch)
     outcomes = ts.run_two_stage(bi, fake, resolve_tasks(ev), ev, tmp_path)
     s1, s2 = (o.scores["test"] for o in outcomes)
-    assert calls["encode"] == 2 and calls["in_stage2"] == 0  # queries + corpus, once each
+    task = resolve_tasks(ev)[0]
+    ts.prepare_task(task, ev)  # the same sample stage 1 saw
+    split = task.dataset["default"]["test"]
+    unique = len(set(split["queries"]["text"])) + len({f"{t} {x}".strip() for t, x in
+                                                        zip(split["corpus"]["title"], split["corpus"]["text"],
+                                                            strict=True)})
+    assert calls["encode"] == unique and calls["in_stage2"] == 0  # each unique query and document once
     for k in (1, 3, 5, 10):
         for metric in ("ndcg", "map", "recall", "precision"):
             assert s2[f"{metric}_at_{k}"] == pytest.approx(s1[f"{metric}_at_{k}"], abs=1e-5), (metric, k)

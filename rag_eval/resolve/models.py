@@ -70,6 +70,11 @@ def torch_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def load_device(cfg: ModelConfig) -> str | None:
+    """The device a bi-encoder is loaded on: with a device list, the CPU (the encode pool moves it)."""
+    return "cpu" if isinstance(cfg.device, list) else cfg.device
+
+
 def _has_normalize(folder: Path) -> bool:
     modules = folder / "modules.json"
     if not modules.is_file():
@@ -86,7 +91,7 @@ def _static_model(cfg: ModelConfig, folder: Path):
     from sentence_transformers import SentenceTransformer
 
     if (folder / "modules.json").is_file():
-        return SentenceTransformer(str(folder), device=cfg.device, local_files_only=True)
+        return SentenceTransformer(str(folder), device=load_device(cfg), local_files_only=True)
     from sentence_transformers.base.modules import Normalize
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
@@ -94,7 +99,7 @@ def _static_model(cfg: ModelConfig, folder: Path):
     config = folder / "config.json"
     if config.is_file() and json.loads(config.read_text()).get("normalize"):
         modules.append(Normalize())
-    return SentenceTransformer(modules=modules, device=cfg.device)
+    return SentenceTransformer(modules=modules, device=load_device(cfg))
 
 
 def build_sentence_transformer(cfg: ModelConfig, folder: Path):
@@ -123,11 +128,11 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
             modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=cfg.pooling_mode)]
             if _has_normalize(folder):
                 modules.append(Normalize())
-            model = SentenceTransformer(modules=modules, device=cfg.device)
+            model = SentenceTransformer(modules=modules, device=load_device(cfg))
         else:
             model = SentenceTransformer(
                 str(folder),
-                device=cfg.device,
+                device=load_device(cfg),
                 trust_remote_code=cfg.trust_remote_code,
                 local_files_only=True,
                 model_kwargs=model_kwargs or None,

@@ -1,4 +1,4 @@
-"""An on-disk embedding cache in front of a bi-encoder: each unique text is encoded once.
+"""The bi-encoder as rag_eval runs it: each unique text encoded once, cached on disk.
 
 mteb's ``CachedEmbeddingWrapper`` rebuilds its dataloader from rows that mteb has already
 formatted, so a corpus document's title is prepended a second time and the scores change. This
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag_eval.resolve.models import safe_path_part
+from rag_eval.stages.progress import progress, prompt_step
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +74,30 @@ def _atomic(path: Path, write, binary: bool = False) -> None:
 
 
 class CachingEncoder:
-    """An mteb encoder that answers from :class:`EmbeddingCache` and encodes only new texts.
+    """An mteb encoder that encodes each unique text once and answers repeats from the cache.
 
-    Texts repeated within a call (a passage shared by queries, a sentence in several pairs) are
-    encoded once too. ``texts_encoded`` counts the texts sent to the wrapped model.
+    * Deduplication: a text repeated within a call (a passage shared by queries, a sentence in
+      several pairs), across tasks, stages or runs is encoded once; ``texts_encoded`` counts
+      the texts sent to the model.
+    * Batches: the new texts are encoded longest first, in exactly the batches
+      sentence-transformers would form in one ``encode`` call (:func:`batch_order`), one call
+      per batch. Vectors are therefore bit-identical to mteb's own for a call without
+      repeats; a repeat dropped from a call changes the batch neighbours of the texts around
+      it (float noise ~1e-7, which only threshold metrics over exact ties can notice).
+    * Devices: ``device: [cuda:0, cuda:1]`` (a list) encodes through sentence-transformers' own
+      multi-process pool, started once per run and stopped by :meth:`close`.
+    * Progress: one bar per call, named ``<task> · <stage> · encode queries|documents|texts``.
+
+    ``folder=None`` keeps the vectors in memory only (``cache_embeddings: false``).
     """
 
-    def __init__(self, encoder: Any, folder: Path):
+    def __init__(self, encoder: Any, folder: Path | None, stage: str | None = None,
+                 devices: list[str] | None = None):
         self.encoder = encoder
-        self.cache = EmbeddingCache(folder)
+        self.cache = EmbeddingCache(folder) if folder is not None else MemoryCache()
+        self.stage = stage
+        self.devices = list(devices) if devices else None
+        self._pool: dict[str, Any] | None = None
         self.texts_encoded = 0
         self.truncated = 0
 
@@ -121,9 +137,6 @@ class CachingEncoder:
 
     def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
                prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
-        from datasets import Dataset
-        from torch.utils.data import DataLoader
-
         texts = [text for batch in inputs for text in batch["text"]]
         head = f"{getattr(prompt_type, 'value', prompt_type)}\0{self._prompt(task_metadata, prompt_type)}\0"
         keys = [hashlib.sha256((head + t).encode("utf-8")).hexdigest() for t in texts]
@@ -131,33 +144,93 @@ class CachingEncoder:
         for key, text in zip(keys, texts, strict=True):
             if key not in self.cache.vectors:
                 missing.setdefault(key, text)
-        if missing and len(missing) == len(set(keys)):
-            # nothing cached: encode mteb's own batches, so the vectors are exactly mteb's
-            # (padding differs with batch composition, and threshold metrics feel float noise)
-            self._count_truncated(task_metadata.name, list(missing.values()))
-            new = self.encoder.encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
-                                      prompt_type=prompt_type, **kwargs)
-            if hasattr(new, "detach"):
-                new = new.detach().float().cpu().numpy()
-            new = np.asarray(new)
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            self.cache.add(list(first), new[list(first.values())])
-            self.texts_encoded += len(texts)
-            return new
         if missing:
             self._count_truncated(task_metadata.name, list(missing.values()))
-            batch_size = kwargs.get("batch_size", 32)
-            # the texts are already formatted by mteb (title + text, query + instruction): pass them as they are
-            loader = DataLoader(Dataset.from_dict({"text": list(missing.values())}), batch_size=batch_size)
-            new = self.encoder.encode(loader, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
-                                      prompt_type=prompt_type, **kwargs)
-            if hasattr(new, "detach"):
-                new = new.detach().float().cpu().numpy()
-            self.cache.add(list(missing), np.asarray(new))
+            show = kwargs.pop("show_progress_bar", None)
+            call = {"task_metadata": task_metadata, "hf_split": hf_split, "hf_subset": hf_subset,
+                    "prompt_type": prompt_type, **kwargs}
+            with progress(len(missing), task=task_metadata.name, stage=self.stage, step=prompt_step(prompt_type),
+                          show=show) as bar:
+                new = self._encode_new(list(missing.values()), call, bar)
+            self.cache.add(list(missing), new)
             self.texts_encoded += len(missing)
         logger.debug("%s: %d texts, %d encoded, %d from cache", task_metadata.name, len(texts), len(missing),
                      len(texts) - len(missing))
         return np.stack([self.cache.vectors[k] for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
+
+    def _encode_new(self, texts: list[str], call: dict[str, Any], bar: Any) -> np.ndarray:
+        """Encode ``texts`` (unique, none cached) through the wrapped mteb encoder; rows in input order."""
+        batch_size = int(call.get("batch_size") or 32)
+        if self.devices:
+            # the pool splits each call over its workers; a few batches per worker per call
+            # keeps every device busy and the progress bar moving
+            call = {**call, "pool": self._start_pool(), "chunk_size": batch_size * 4}
+            step = batch_size * 4 * len(self.devices)
+            batches = [list(range(i, min(i + step, len(texts)))) for i in range(0, len(texts), step)]
+        else:
+            order = batch_order(getattr(self.encoder, "model", None), texts)
+            batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+        out: np.ndarray | None = None
+        for rows in batches:
+            vecs = _as_numpy(self.encoder.encode(_loader([texts[i] for i in rows]), show_progress_bar=False, **call))
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[rows] = vecs
+            bar.update(len(rows))
+        return out
+
+    def _start_pool(self) -> dict[str, Any]:
+        if self._pool is None:
+            model = self.encoder.model
+            logger.info("encoding on %s (sentence-transformers multi-process pool)", ", ".join(self.devices))
+            self._pool = model.start_multi_process_pool(self.devices)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the multi-process pool, if one was started."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            self.encoder.model.stop_multi_process_pool(pool)
+
+
+class MemoryCache:
+    """The in-memory half of :class:`EmbeddingCache`, for runs with ``cache_embeddings: false``."""
+
+    def __init__(self) -> None:
+        self.folder = None
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def add(self, keys: list[str], vectors: np.ndarray) -> None:
+        self.vectors.update(zip(keys, np.asarray(vectors, dtype=np.float32), strict=True))
+
+
+def batch_order(model: Any, texts: list[str]) -> np.ndarray:
+    """Indices of ``texts`` in the order sentence-transformers batches them within one ``encode`` call.
+
+    Longest first (by its own length measure), interleaved long/short when the model runs on
+    flattened (unpadded) inputs. Feeding these batches one call each gives the vectors one big
+    call would have given, with a progress bar rag_eval controls.
+    """
+    length = getattr(model, "_input_length", len)
+    order = np.argsort([-length(t) for t in texts])
+    can_flatten = getattr(model, "_can_flatten_inputs", None)
+    if callable(can_flatten) and can_flatten():
+        order = model._interleave_sorted_indices(order)
+    return order
+
+
+def _loader(texts: list[str]) -> Any:
+    """One batch as the DataLoader mteb's encoders take (the texts are already formatted by mteb)."""
+    from datasets import Dataset
+    from torch.utils.data import DataLoader
+
+    return DataLoader(Dataset.from_dict({"text": texts}), batch_size=max(len(texts), 1))
+
+
+def _as_numpy(vectors: Any) -> np.ndarray:
+    if hasattr(vectors, "detach"):
+        vectors = vectors.detach().float().cpu().numpy()
+    return np.asarray(vectors, dtype=np.float32)
 
 
 def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
@@ -183,5 +256,8 @@ def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
             / safe_path_part(model.revision) / digest)
 
 
-def cached_encoder(model: Any, output_folder: Path) -> CachingEncoder:
-    return CachingEncoder(model.encoder, embedding_cache_dir(output_folder, model))
+def cached_encoder(model: Any, output_folder: Path | None, stage: str | None = None) -> CachingEncoder:
+    """The run's bi-encoder: on-disk cache under ``output_folder`` (None: in memory only)."""
+    folder = embedding_cache_dir(output_folder, model) if output_folder is not None else None
+    device = model.config.device
+    return CachingEncoder(model.encoder, folder, stage=stage, devices=device if isinstance(device, list) else None)

@@ -59,8 +59,8 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
 
     reseed(task)
     encode_kwargs = {"batch_size": 32, **model.config.encode_kwargs}
-    if ev.verbosity < 2:
-        encode_kwargs.setdefault("show_progress_bar", False)
+    # rag_eval's own bars (stages/progress.py) name the task and stage; null = on a terminal only
+    encode_kwargs.setdefault("show_progress_bar", None if ev.verbosity >= 2 else False)
     result = mteb.evaluate(
         encoder if encoder is not None else model.encoder,
         task,
@@ -69,7 +69,7 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
         overwrite_strategy="always",
         raise_error=True,
         encode_kwargs=encode_kwargs,
-        show_progress_bar=ev.verbosity >= 2,
+        show_progress_bar=False,
         co2_tracker=False,
     )
     return result.task_results[0]
@@ -158,21 +158,24 @@ def run_one_stage(
     outcomes = []
     write_model_meta(result_path(output_folder, model.name, model.revision, "x", stage).parent,
                      model.encoder.mteb_model_meta)
-    encoder = cached_encoder(model, output_folder) if ev.cache_embeddings else model.encoder
-    for task in tasks:
-        outcome = new_outcome(model, task, result_path(output_folder, model.name, model.revision,
-                                                       task.metadata.name, stage), stage)
-        outcomes.append(outcome)
-        if cached_outcome(outcome, ev):
-            continue
+    encoder = cached_encoder(model, output_folder if ev.cache_embeddings else None, stage=stage or "one-stage")
+    try:
+        for task in tasks:
+            outcome = new_outcome(model, task, result_path(output_folder, model.name, model.revision,
+                                                           task.metadata.name, stage), stage)
+            outcomes.append(outcome)
+            if cached_outcome(outcome, ev):
+                continue
 
-        def evaluate(task=task, outcome=outcome):
-            outcome.sample = prepare_task(task, ev)
-            return evaluate_task(model, task, ev, encoder=encoder)
+            def evaluate(task=task, outcome=outcome):
+                outcome.sample = prepare_task(task, ev)
+                return evaluate_task(model, task, ev, encoder=encoder)
 
-        try:
-            record(outcome, ev, evaluate, result_extra(model, task, stage))
-        finally:
-            if task.data_loaded:
-                task.unload_data()
+            try:
+                record(outcome, ev, evaluate, result_extra(model, task, stage))
+            finally:
+                if task.data_loaded:
+                    task.unload_data()
+    finally:
+        encoder.close()
     return outcomes

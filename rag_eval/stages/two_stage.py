@@ -32,6 +32,7 @@ from rag_eval.stages.one_stage import (
     record,
     result_extra,
 )
+from rag_eval.stages.progress import LabelledCrossEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def run_two_stage(
     ev: EvalConfig,
     output_folder: Path,
 ) -> list[TaskOutcome]:
-    bi_encoder = cached_encoder(bi, output_folder)  # always: stage 2 must never re-encode
+    bi_encoder = cached_encoder(bi, output_folder, stage=STAGE1)  # always on disk: stage 2 never re-encodes
     write_model_meta(result_path(output_folder, bi.name, bi.revision, "x", STAGE1).parent,
                      bi.encoder.mteb_model_meta)
     write_model_meta(result_path(output_folder, ce.name, ce.revision, "x", STAGE2).parent,
@@ -99,6 +100,7 @@ def run_two_stage(
                 if task.data_loaded:
                     task.unload_data()
     finally:
+        bi_encoder.close()
         logger.info("bi-encoder: %d texts encoded, the rest from %s", bi_encoder.texts_encoded,
                     bi_encoder.cache.folder)
     return outcomes
@@ -111,4 +113,4 @@ def _rerank(ce: LoadedModel, task: Any, ev: EvalConfig, stage1_predictions: Path
     """
     if task.metadata.type == "Retrieval":
         task.convert_to_reranking(stage1_predictions, top_k=ev.top_k)
-    return evaluate_task(ce, task, ev, prediction_folder=predictions)
+    return evaluate_task(ce, task, ev, encoder=LabelledCrossEncoder(ce.encoder, STAGE2), prediction_folder=predictions)
