@@ -179,13 +179,21 @@ def _split_shape(raw: dict) -> tuple[list[dict], dict]:
             if instructions:  # EvalScope's per-task query instructions
                 model["prompts"] = {f"{t}-query": text for t, text in instructions.items()}
             return [model], ec
-        _unknown(ec, {"model", "eval"}, "eval_config.")
-        models = ec.get("model")
+        _unknown(ec, {"model", "models", "eval"}, "eval_config.")
+        if "model" in ec and "models" in ec:
+            raise ConfigError("eval_config has both 'model' and 'models': keep one (EvalScope >= 1.x writes 'models')")
+        models = ec.get("model", ec.get("models"))
         if isinstance(models, dict):
             models = [models]
         if not models:
             raise ConfigError("eval_config.model is empty: give a list with one bi-encoder")
-        return list(models), dict(ec.get("eval") or {})
+        ev = _evalscope_eval(dict(ec.get("eval") or {}))
+        shared = ev.pop("encode_kwargs", None) or {}  # EvalScope 1.x: eval-level encode_kwargs
+        models = [_evalscope_model(m) for m in models]
+        if shared:
+            models = [{**m, "encode_kwargs": {**shared, **(m.get("encode_kwargs") or {})}}
+                      if isinstance(m, dict) else m for m in models]
+        return models, ev
 
     _unknown(raw, _HYDRA_KEYS, "")
     if not raw.get("model"):
@@ -194,6 +202,46 @@ def _split_shape(raw: dict) -> tuple[list[dict], dict]:
     if raw.get("reranker"):
         models = [*models, raw["reranker"]]
     return list(models), dict(raw.get("eval") or {})
+
+
+def _evalscope_model(model: Any) -> Any:
+    """EvalScope 1.x ``MTEBModelConfig``: ``model_name`` stands for ``model_name_or_path``."""
+    if isinstance(model, dict) and "model_name" in model:
+        model = dict(model)
+        name = model.pop("model_name")
+        model.setdefault("model_name_or_path", name)
+    return model
+
+
+def _evalscope_eval(ev: dict) -> dict:
+    """EvalScope 1.x ``MTEBEvalConfig`` keys in rag_eval's terms.
+
+    ``task_names`` are ``tasks``; each ``custom_tasks`` entry (``name``, ``data_path``,
+    ``eval_splits``: EvalScope's corpus/queries/qrels.jsonl folder) is a local Retrieval task;
+    ``encode_kwargs`` apply to every model under its own (merged by the caller).
+    """
+    for key in ("task_types", "languages", "splits"):
+        if ev.get(key) is not None:
+            raise ConfigError(
+                f"eval.{key} (EvalScope's task filter) is not supported: list the tasks by name in eval.tasks "
+                "(or task_names), or pick an eval group such as eval=cmteb_retrieval"
+            )
+        ev.pop(key, None)
+    tasks = list(ev.pop("tasks", None) or []) + list(ev.pop("task_names", None) or [])
+    for i, custom in enumerate(ev.pop("custom_tasks", None) or []):
+        where = f"eval.custom_tasks[{i}]"
+        if not isinstance(custom, dict) or not custom.get("data_path"):
+            raise ConfigError(f"{where} needs a data_path: the folder with corpus.jsonl, queries.jsonl, qrels.jsonl")
+        _unknown(custom, {"name", "data_path", "eval_splits"}, f"{where}.")
+        splits = custom.get("eval_splits") or ["test"]
+        if len(splits) != 1:
+            raise ConfigError(f"{where}.eval_splits has {len(splits)} splits: rag_eval evaluates one split per "
+                              "task entry; list the task once per split under different names")
+        tasks.append({"name": custom.get("name") or "CustomRetrieval", "type": "Retrieval",
+                      "path": custom["data_path"], "split": splits[0]})
+    if tasks:
+        ev["tasks"] = tasks
+    return ev
 
 
 def _unknown(raw: dict, allowed: set[str], prefix: str) -> None:

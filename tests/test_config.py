@@ -111,3 +111,61 @@ def test_evalscope_flat_shape_and_instructions(tmp_path: Path):
     assert run.bi_encoder.hub == "modelscope" and run.eval.limits == 100
     with pytest.raises(ConfigError, match="eval_backend is 'OpenCompass'"):
         load_config({"eval_backend": "OpenCompass", "eval_config": {}})
+
+
+def test_evalscope_1x_shape_runs_unchanged(tmp_path: Path, data_dir):
+    """EvalScope 1.x: ``models``, ``task_names``, ``custom_tasks`` (qrels.jsonl layout), eval encode_kwargs."""
+    import json
+
+    from rag_eval.resolve.tasks import resolve_tasks
+
+    cran = data_dir / "retrieval/cranfield-en"
+    custom = tmp_path / "custom"  # the same data in EvalScope's layout: one qrels.jsonl, no split
+    custom.mkdir()
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (custom / name).symlink_to(cran / name)
+    lines = (cran / "qrels/test.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    (custom / "qrels.jsonl").write_text("".join(
+        json.dumps({"query-id": q, "corpus-id": d, "score": int(s)}) + "\n"
+        for q, d, s in (line.split("\t") for line in lines)), encoding="utf-8")
+    run = load_config({"eval_backend": "RAGEval", "eval_config": {"tool": "mteb", "models": [
+        {"model_name": "AI-ModelScope/m3e-base", "encode_kwargs": {"batch_size": 8}},
+        {"model_name_or_path": "BAAI/bge-reranker-base", "is_cross_encoder": True}],
+        "eval": {"task_names": ["T2Retrieval"], "custom_tasks": [{"name": "MyDocs", "data_path": str(custom),
+                                                                   "eval_splits": ["dev"]}],
+                 "encode_kwargs": {"batch_size": 64, "normalize_embeddings": True}, "top_k": 10, "limits": 5}}})
+    bi, ce = run.models
+    assert bi.model_name_or_path == "AI-ModelScope/m3e-base"
+    assert bi.encode_kwargs == {"batch_size": 8, "normalize_embeddings": True}  # the model's own wins
+    assert ce.encode_kwargs == {"batch_size": 64, "normalize_embeddings": True}
+    assert run.eval.top_k == 10 and run.eval.limits == 5
+    t2, mine = resolve_tasks(run.eval)
+    assert t2.metadata.name == "T2Retrieval"
+    assert mine.metadata.name == "MyDocs" and mine.metadata.eval_splits == ["dev"]
+    mine.load_data()
+    tsv = load_config({"model": {"model_name_or_path": "x"},
+                       "eval": {"tasks": [{"name": "Tsv", "type": "Retrieval", "path": str(cran)}]}})
+    reference = resolve_tasks(tsv.eval)[0]
+    reference.load_data()
+    got, want = mine.dataset["default"]["dev"], reference.dataset["default"]["test"]
+    assert got["relevant_docs"] == want["relevant_docs"] and len(got["relevant_docs"]) == 225
+    assert got["corpus"]["text"] == want["corpus"]["text"] and len(got["corpus"]) == 1400
+    assert got["queries"]["text"] == want["queries"]["text"]
+
+
+@pytest.mark.parametrize("eval_cfg,message", [
+    ({"task_types": ["Retrieval"]}, "eval.task_types (EvalScope's task filter) is not supported: list the tasks"),
+    ({"custom_tasks": [{"name": "X"}]}, "eval.custom_tasks[0] needs a data_path"),
+    ({"custom_tasks": [{"data_path": "/x", "eval_splits": ["dev", "test"]}]},
+     "eval.custom_tasks[0].eval_splits has 2 splits"),
+    ({"custom_tasks": [{"data_path": "/x", "eval_split": ["dev"]}]},
+     "unknown config key 'eval.custom_tasks[0].eval_split': did you mean 'eval.custom_tasks[0].eval_splits'?"),
+])
+def test_evalscope_1x_bad_eval_is_one_line(eval_cfg, message):
+    with pytest.raises(ConfigError) as info:
+        load_config({"eval_backend": "RAGEval", "eval_config": {
+            "tool": "MTEB", "models": [{"model_name_or_path": "x"}], "eval": eval_cfg}})
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="both 'model' and 'models'"):
+        load_config({"eval_backend": "RAGEval", "eval_config": {
+            "model": [{"model_name_or_path": "x"}], "models": [{"model_name_or_path": "x"}], "eval": {}}})

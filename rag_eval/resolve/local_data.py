@@ -68,10 +68,16 @@ def _field(row: dict, key: str, path: Path, kinds: tuple[type, ...] = (str,)) ->
 def available_splits(folder: Path, task_type: str) -> list[str]:
     """Splits a local folder offers for ``task_type`` (qrels/*.tsv or *.jsonl file stems)."""
     if task_type == "Retrieval":
-        return sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        return splits or (["test"] if split_free(folder, task_type) else [])
     if task_type == "Classification":
         return ["test"] if (folder / "test.jsonl").is_file() else []
     return sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in {"corpus", "queries", "train"})
+
+
+def split_free(folder: Path, task_type: str) -> bool:
+    """EvalScope's custom retrieval layout: one ``qrels.jsonl`` that serves every split name."""
+    return task_type == "Retrieval" and (folder / "qrels.jsonl").is_file()
 
 
 def load_split(folder: Path, task_type: str, split: str) -> Any:
@@ -107,25 +113,22 @@ def _load_retrieval(folder: Path, split: str) -> dict[str, Any]:
     queries = _unique_ids(read_jsonl(queries_path), queries_path)
     if not corpus:
         raise DataError(f"{corpus_path} is empty: a retrieval task needs documents")
-    if not qrels_path.is_file():
+    if not qrels_path.is_file() and split_free(folder, "Retrieval"):
+        qrels_path, rows = folder / "qrels.jsonl", _jsonl_qrels(folder / "qrels.jsonl")
+    elif not qrels_path.is_file():
         raise DataError(f"{qrels_path} not found: split '{split}' needs qrels/{split}.tsv")
+    else:
+        rows = _tsv_qrels(qrels_path)
     relevant: dict[str, dict[str, int]] = {}
-    with qrels_path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        for lineno, row in enumerate(reader, start=1):
-            if not row or (lineno == 1 and row[0] == "query-id"):
-                continue
-            if len(row) < 3:
-                raise DataError(f"{qrels_path}:{lineno} needs 3 tab-separated columns: query-id corpus-id score")
-            qid, did, score = row[0], row[1], row[2]
-            if qid not in queries:
-                raise DataError(f"{qrels_path}:{lineno} names query '{qid}' that is not in {queries_path.name}")
-            if did not in corpus:
-                raise DataError(f"{qrels_path}:{lineno} names document '{did}' that is not in {corpus_path.name}")
-            try:
-                relevant.setdefault(qid, {})[did] = int(float(score))
-            except ValueError:
-                raise DataError(f"{qrels_path}:{lineno} score {score!r} is not a number") from None
+    for lineno, qid, did, score in rows:
+        if qid not in queries:
+            raise DataError(f"{qrels_path}:{lineno} names query '{qid}' that is not in {queries_path.name}")
+        if did not in corpus:
+            raise DataError(f"{qrels_path}:{lineno} names document '{did}' that is not in {corpus_path.name}")
+        try:
+            relevant.setdefault(qid, {})[did] = int(float(score))
+        except ValueError:
+            raise DataError(f"{qrels_path}:{lineno} score {score!r} is not a number") from None
     used_queries = [q for q in queries if q in relevant]
     return {
         "corpus": Dataset.from_dict(
@@ -141,6 +144,26 @@ def _load_retrieval(folder: Path, split: str) -> dict[str, Any]:
         "relevant_docs": relevant,
         "top_ranked": None,
     }
+
+
+def _tsv_qrels(path: Path) -> list[tuple[int, str, str, str]]:
+    """(line, query-id, corpus-id, score) rows of a BEIR ``qrels/<split>.tsv`` (header optional)."""
+    rows = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
+            if not row or (lineno == 1 and row[0] == "query-id"):
+                continue
+            if len(row) < 3:
+                raise DataError(f"{path}:{lineno} needs 3 tab-separated columns: query-id corpus-id score")
+            rows.append((lineno, row[0], row[1], row[2]))
+    return rows
+
+
+def _jsonl_qrels(path: Path) -> list[tuple[int, str, str, str]]:
+    """The same rows from EvalScope's ``qrels.jsonl`` (``{"query-id", "corpus-id", "score"}``, score 1 if absent)."""
+    return [(row["__line__"], str(_field(row, "query-id", path, (str, int))),
+             str(_field(row, "corpus-id", path, (str, int))), str(row.get("score", 1)))
+            for row in read_jsonl(path)]
 
 
 def _load_reranking(folder: Path, split: str) -> dict[str, Any]:

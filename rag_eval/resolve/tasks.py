@@ -154,7 +154,7 @@ def _local_task(name: str, task_type: str, folder: Path, entry: dict, where: str
         if not splits:
             raise ConfigError(f"{where}: {folder} holds no {task_type} split files: see the layouts in README")
         split = "test" if "test" in splits else splits[0]
-    elif split not in splits:
+    elif split not in splits and not local_data.split_free(folder, task_type):
         raise ConfigError(f"{where}.split '{split}' is not in {folder} (found: {', '.join(splits) or 'none'})")
     main_score = entry.get("main_score") or MAIN_SCORES[task_type]
     try:
