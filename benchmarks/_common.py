@@ -121,11 +121,11 @@ def start(argv: list[str] | None, doc: str | None) -> tuple[Any, int, str, list]
     import argparse
 
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=3, help="repetitions (median reported); default 3")
-    ap.add_argument("--quick", action="store_true", help="small limits, 1 repetition (smoke run)")
+    ap.add_argument("--repeats", type=int, default=None, help="repetitions (median reported); default 3, --quick 1")
+    ap.add_argument("--quick", action="store_true", help="small limits, 1 repetition unless --repeats (smoke run)")
     ap.add_argument("--model", default=None, help="sentence-transformers folder (default: all-MiniLM-L6-v2)")
     args = ap.parse_args(argv)
-    repeats = 1 if args.quick else max(1, args.repeats)
+    repeats = max(1, args.repeats) if args.repeats else 1 if args.quick else 3
     model_path = args.model or minilm_path()
     tasks = task_list(args.quick)
     print(machine())

@@ -169,3 +169,11 @@ def test_evalscope_1x_bad_eval_is_one_line(eval_cfg, message):
     with pytest.raises(ConfigError, match="both 'model' and 'models'"):
         load_config({"eval_backend": "RAGEval", "eval_config": {
             "model": [{"model_name_or_path": "x"}], "models": [{"model_name_or_path": "x"}], "eval": {}}})
+
+
+def test_device_list_from_the_command_line():
+    run = load_config(_compose("model.device=[cuda:0,cuda:1]", "reranker=ms_marco_minilm_local",
+                               "reranker.device=cuda:1"))
+    assert run.bi_encoder.device == ["cuda:0", "cuda:1"] and run.cross_encoder.device == "cuda:1"
+    with pytest.raises(ConfigError, match=r"model\[1\]\.device is a list"):
+        load_config(_compose("reranker=ms_marco_minilm_local", "reranker.device=[cuda:0,cuda:1]"))
