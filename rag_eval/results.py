@@ -13,9 +13,10 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rag_eval.resolve.models import safe_path_part
 
@@ -49,19 +50,24 @@ def result_path(output_folder: Path, model: str, revision: str, task: str, stage
     )
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: a reader never sees half a file."""
+def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False) -> None:
+    """``write(fh)`` into a temp file in the same folder, then rename: a reader (a resumed run,
+    a concurrent sweep job) never sees half a file, and a killed run leaves none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text))
 
 
 def write_task_result(path: Path, task_result: Any, extra: dict[str, Any]) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from rag_eval.report.collect import ResultRow
+from rag_eval.results import atomic_write
 
 
 def _pyplot():
@@ -19,15 +18,8 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    """``savefig`` to a temp file and rename: concurrent jobs never leave half a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """``savefig`` through an atomic write: concurrent jobs never leave half a PNG."""
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100, bbox_inches="tight"), binary=True)
 
 
 def scores_chart(rows: list[ResultRow], averages, path: Path) -> Path:

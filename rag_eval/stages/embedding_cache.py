@@ -16,13 +16,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag_eval.resolve.models import safe_path_part
+from rag_eval.results import atomic_write, atomic_write_text
 from rag_eval.stages.progress import progress, prompt_step
 
 logger = logging.getLogger(__name__)
@@ -58,19 +58,8 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"chunk-{os.getpid()}-{self._chunks:05d}"
         self._chunks += 1
-        _atomic(self.folder / f"{stem}.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), binary=True)
-        _atomic(self.folder / f"{stem}.json", lambda fh: fh.write(json.dumps(keys)))
-
-
-def _atomic(path: Path, write, binary: bool = False) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), binary=True)
+        atomic_write_text(self.folder / f"{stem}.json", json.dumps(keys))
 
 
 class CachingEncoder:
