@@ -94,7 +94,7 @@ def test_reranking_progress_counts_pairs_and_keeps_scores(reranker_path, capsys)
     from mteb.types import PromptType
     from sentence_transformers import CrossEncoder
 
-    from rag_eval.stages.progress import LabelledCrossEncoder
+    from rag_eval.stages.reranking import LengthSortedCrossEncoder
 
     inner = CrossEncoderWrapper(CrossEncoder(reranker_path, device="cpu", local_files_only=True))
     queries = ["what is boundary layer flow"] * 5 + ["heat transfer in hypersonic flow"] * 5
@@ -102,7 +102,7 @@ def test_reranking_progress_counts_pairs_and_keeps_scores(reranker_path, capsys)
     call = {"task_metadata": _meta("CranfieldRerank"), "hf_split": "test", "hf_subset": "default",
             "prompt_type": PromptType.document, "batch_size": 4}
     want = inner.predict(_loader(queries, 4), _loader(docs, 4), show_progress_bar=False, **call)
-    got = LabelledCrossEncoder(inner, stage="stage2").predict(_loader(queries, 4), _loader(docs, 4),
+    got = LengthSortedCrossEncoder(inner, stage="stage2").predict(_loader(queries, 4), _loader(docs, 4),
                                                              show_progress_bar=True, **call)
     # mteb scores dataloader batches in data order; rag_eval the batches of one length-sorted
     # predict call: the same scores up to float noise, and exactly one predict call's

@@ -32,7 +32,7 @@ from rag_eval.stages.one_stage import (
     record,
     result_extra,
 )
-from rag_eval.stages.progress import LabelledCrossEncoder
+from rag_eval.stages.reranking import LengthSortedCrossEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -113,4 +113,5 @@ def _rerank(ce: LoadedModel, task: Any, ev: EvalConfig, stage1_predictions: Path
     """
     if task.metadata.type == "Retrieval":
         task.convert_to_reranking(stage1_predictions, top_k=ev.top_k)
-    return evaluate_task(ce, task, ev, encoder=LabelledCrossEncoder(ce.encoder, STAGE2), prediction_folder=predictions)
+    return evaluate_task(ce, task, ev, encoder=LengthSortedCrossEncoder(ce.encoder, STAGE2),
+                         prediction_folder=predictions)
