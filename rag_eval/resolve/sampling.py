@@ -103,7 +103,7 @@ def _column(data: Any, name: str) -> list:
     """A whole column as a Python list in one Arrow conversion (iterating a ``datasets`` Column
     converts row by row: 0.5 s for 50,000 pairs, more than encoding the sample)."""
     column = data[name]
-    return column[:] if hasattr(column, "__getitem__") and not isinstance(column, list) else list(column)
+    return column if isinstance(column, list) else column[:]
 
 
 def _cell(value: Any) -> str:
@@ -182,7 +182,8 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
     relevant = data["relevant_docs"]
     queries = data["queries"]
     top_ranked = data.get("top_ranked")
-    judged_queries = [q for q in _column(queries, "id") if relevant.get(q)]
+    query_ids = _column(queries, "id")
+    judged_queries = [q for q in query_ids if relevant.get(q)]
     total_queries = len(judged_queries)
     keep = judged_queries
     if limits is not None:
@@ -195,21 +196,22 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
             keep = seeded_order(judged_queries, seed)[:n]
     keep_set = set(keep)
     if len(keep) < len(queries):
-        data["queries"] = queries.select([i for i, q in enumerate(_column(queries, "id")) if q in keep_set])
+        data["queries"] = queries.select([i for i, q in enumerate(query_ids) if q in keep_set])
     data["relevant_docs"] = {q: relevant[q] for q in keep}
     if top_ranked:
         data["top_ranked"] = {q: top_ranked[q] for q in keep if q in top_ranked}
 
     corpus = data["corpus"]
     total_docs = len(corpus)
+    doc_ids = _column(corpus, "id")
     if top_ranked:  # reranking: the documents are the kept queries' candidate lists
         needed = {d for q in data["top_ranked"] for d in data["top_ranked"][q]}
         needed |= {d for q in keep for d in relevant[q]}
         if corpus_size is not None:
             logger.warning("%s: corpus_size does not apply to a reranking task (it keeps its candidate lists)", where)
-        data["corpus"] = corpus.select([i for i, d in enumerate(_column(corpus, "id")) if d in needed])
+        data["corpus"] = corpus.select([i for i, d in enumerate(doc_ids) if d in needed])
     elif corpus_size is not None:
-        corpus_ids = set(_column(corpus, "id"))  # a hub's qrels may name documents its corpus lacks
+        corpus_ids = set(doc_ids)  # a hub's qrels may name documents its corpus lacks
         judged = {d for q in keep for d in relevant[q] if d in corpus_ids}
         if corpus_size >= total_docs:
             logger.warning(
@@ -221,10 +223,10 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
                     "%s: corpus_size %d < %d judged documents of the kept queries: keeping all judged ones",
                     where, corpus_size, len(judged),
                 )
-            others = [d for d in _column(corpus, "id") if d not in judged]
+            others = [d for d in doc_ids if d not in judged]
             fill = set(seeded_order(others, seed)[: max(0, corpus_size - len(judged))])
             keep_docs = judged | fill
-            data["corpus"] = corpus.select([i for i, d in enumerate(_column(corpus, "id")) if d in keep_docs])
+            data["corpus"] = corpus.select([i for i, d in enumerate(doc_ids) if d in keep_docs])
     return {
         "queries": len(keep),
         "queries_total": total_queries,
