@@ -29,14 +29,16 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddingCache:
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
+    """Vectors by key, in memory and, with a ``folder``, on disk (``folder=None``: this run only)."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = Path(folder) if folder is not None else None
         self.vectors: dict[str, np.ndarray] = {}
         self._chunks = 0
         self._load()
 
     def _load(self) -> None:
-        if not self.folder.is_dir():
+        if self.folder is None or not self.folder.is_dir():
             return
         for keys_file in sorted(self.folder.glob("chunk-*.json")):
             vec_file = keys_file.with_suffix(".npy")
@@ -55,6 +57,8 @@ class EmbeddingCache:
     def add(self, keys: list[str], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         self.vectors.update(zip(keys, vectors, strict=True))
+        if self.folder is None:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"chunk-{os.getpid()}-{self._chunks:05d}"
         self._chunks += 1
@@ -83,7 +87,7 @@ class CachingEncoder:
     def __init__(self, encoder: Any, folder: Path | None, stage: str | None = None,
                  devices: list[str] | None = None):
         self.encoder = encoder
-        self.cache = EmbeddingCache(folder) if folder is not None else MemoryCache()
+        self.cache = EmbeddingCache(folder)
         self.stage = stage
         self.devices = list(devices) if devices else None
         self._pool: dict[str, Any] | None = None
@@ -180,17 +184,6 @@ class CachingEncoder:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             self.encoder.model.stop_multi_process_pool(pool)
-
-
-class MemoryCache:
-    """The in-memory half of :class:`EmbeddingCache`, for runs with ``cache_embeddings: false``."""
-
-    def __init__(self) -> None:
-        self.folder = None
-        self.vectors: dict[str, np.ndarray] = {}
-
-    def add(self, keys: list[str], vectors: np.ndarray) -> None:
-        self.vectors.update(zip(keys, np.asarray(vectors, dtype=np.float32), strict=True))
 
 
 def batch_order(model: Any, texts: list[str]) -> np.ndarray:
