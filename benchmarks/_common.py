@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import statistics
@@ -73,6 +74,23 @@ def peak_rss_mib() -> float:
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
+
+
+def metric_diff(ours: dict[str, dict], ref: dict[str, dict], ref_name: str) -> tuple[float, str]:
+    """Max |difference| over every numeric metric both report, ``{split or stage: {metric: value}}``;
+    returns it and where it is (``"split/metric: rag_eval x vs <ref_name> y"``)."""
+    worst, where = 0.0, ""
+    for outer, metrics in ref.items():
+        for key, value in metrics.items():
+            mine = ours.get(outer, {}).get(key)
+            if not (isinstance(value, (int, float)) and isinstance(mine, (int, float))):
+                continue
+            if math.isnan(value) and math.isnan(mine):
+                continue
+            d = abs(float(mine) - float(value))
+            if d > worst:
+                worst, where = d, f"{outer}/{key}: rag_eval {mine:.6f} vs {ref_name} {value:.6f}"
+    return worst, where
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:

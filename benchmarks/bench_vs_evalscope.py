@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -55,6 +54,7 @@ from _common import (  # noqa: E402
     fresh_dir,
     machine,
     median,
+    metric_diff,
     minilm_path,
     rag_cfg,
     table,
@@ -172,21 +172,6 @@ def run_in_process(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"run_s": t.seconds, "scores": by_stage, "sample": (sample.get("queries"), sample.get("corpus"))}
 
 
-def score_diff(a: dict[str, dict], b: dict[str, dict]) -> tuple[float, str]:
-    """Max |difference| over every numeric metric both report, per stage."""
-    worst, where = 0.0, ""
-    for stage, metrics in b.items():
-        for key, value in metrics.items():
-            mine = a.get(stage, {}).get(key)
-            if isinstance(value, (int, float)) and isinstance(mine, (int, float)):
-                if math.isnan(value) and math.isnan(mine):
-                    continue
-                d = abs(float(mine) - float(value))
-                if d > worst:
-                    worst, where = d, f"{stage}/{key}: rag_eval {mine:.6f} vs EvalScope {value:.6f}"
-    return worst, where
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3, help="repetitions (median reported); default 3")
@@ -265,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"rag_eval sampled {res['rag']['sample']} (queries, documents), "
                                        f"the EvalScope folder holds {(n_q, n_d)}")
                 for side in sides[1:]:
-                    d = score_diff(res[side]["scores"], res["es"]["scores"])
+                    d = metric_diff(res[side]["scores"], res["es"]["scores"], "EvalScope")
                     if d[0] >= worst[mode][0]:
                         worst[mode] = d
                 print(f"rep {rep + 1}/{repeats} {mode}: EvalScope run {res['es']['run_s']:.1f}s "
