@@ -52,7 +52,7 @@ def collect_texts(model_path: str, tasks) -> dict[str, list[str]]:
     from rag_eval.resolve.models import load_bi_encoder
     from rag_eval.resolve.tasks import resolve_tasks
     from rag_eval.stages.embedding_cache import CachingEncoder
-    from rag_eval.stages.one_stage import evaluate_task, prepare_task
+    from rag_eval.stages.task_steps import evaluate_task, prepare_task
 
     out = fresh_dir("bench-overhead-collect-")
     found: dict[str, list[str]] = {}

@@ -45,7 +45,7 @@ def run_mteb(model_path: str, name: str, ttype: str, folder: str, limits: int | 
 
     from rag_eval.config import load_config
     from rag_eval.resolve.tasks import resolve_task
-    from rag_eval.stages.one_stage import prepare_task
+    from rag_eval.stages.task_steps import prepare_task
 
     cfg = rag_cfg(model_path, name, ttype, folder, limits, Path("unused"))
     with Timer() as t:

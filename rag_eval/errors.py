@@ -26,3 +26,14 @@ class HubError(ConfigError):
 
 class DataError(ConfigError):
     """A local dataset file is malformed (names file:line where it can)."""
+
+
+def check_keys(raw: dict, allowed: set[str], prefix: str, what: str = "config key") -> None:
+    """Refuse the first key of ``raw`` not in ``allowed``, with a "did you mean" hint."""
+    import difflib
+
+    for key in raw:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            fix = f"did you mean '{prefix}{hint[0]}'?" if hint else f"allowed: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"unknown {what} '{prefix}{key}': {fix}")

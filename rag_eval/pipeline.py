@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config import RunConfig, load_config
-from rag_eval.results import TaskOutcome
+from rag_eval.results import TaskOutcome, write_failures
 
 logger = logging.getLogger("rag_eval")
 
@@ -68,12 +68,14 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     _setup_logging(run.eval.verbosity)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from rag_eval.report import print_summary, write_reports, write_summary
+    from rag_eval import _compat
+    from rag_eval.report import print_summary, write_reports
     from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder, load_cross_encoder
     from rag_eval.resolve.tasks import resolve_tasks
     from rag_eval.stages.one_stage import run_one_stage
     from rag_eval.stages.two_stage import run_two_stage
 
+    _compat.check()  # one line if a library lost an internal name rag_eval relies on
     base = Path(base_dir) if base_dir else None
     tasks = resolve_tasks(run.eval, base)
     output_folder = Path(run.eval.output_folder)
@@ -85,7 +87,7 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
         cross_encoder = load_cross_encoder(run.cross_encoder)
         outcomes = run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder)
     scores = RunScores(outcomes)
-    write_summary(outcomes, output_folder)
+    write_failures(outcomes, output_folder)  # failed tasks have no result file: keep them visible
     write_reports(output_folder)  # the summary, averages and charts of everything in output_folder
     if run.eval.verbosity >= 1:
         print_summary(outcomes)

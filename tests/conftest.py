@@ -1,17 +1,26 @@
-"""Shared fixtures: the packaged MiniLM model and the real data in ../shared/data.
+"""Shared fixtures and helpers: the packaged MiniLM model, the real data in ../shared/data, the
+CLI in a subprocess, isolated hub caches and laid-out HF caches.
 
-Everything runs offline; one pytest session (importing mteb costs ~20 s).
+Everything runs offline; one pytest session (importing mteb costs ~20 s). Markers: ``slow``
+(a test or its fixture evaluates real data for more than ~20 s) and ``subprocess`` (it starts
+``python -m rag_eval`` or another process); ``-m "not slow and not subprocess"`` is the fast subset.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("RAG_EVAL_DATA", ROOT.parent / "shared" / "data")).resolve()
+CONF = ROOT / "conf"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -45,9 +54,6 @@ MODEL_CACHE = Path(os.environ.get("RAG_EVAL_MODELS", Path.home() / ".cache" / "r
 
 def _built_model(kind: str) -> str:
     """Build a test model with ../shared/models/build_models.py (cheap once built)."""
-    import subprocess
-    import sys
-
     out = MODEL_CACHE / kind
     if not (out / "model.safetensors").is_file():
         script = DATA.parent / "models" / "build_models.py"
@@ -63,3 +69,108 @@ def e5_path() -> str:
 @pytest.fixture(scope="session")
 def reranker_path() -> str:
     return _built_model("ms-marco-minilm-l12")
+
+
+# --------------------------------------------------------------------------- task entries, configs
+
+
+def local_task(name: str, task_type: str, folder: Path, **extra) -> dict:
+    """An ``eval.tasks`` entry for a task declared from a local folder."""
+    return {"name": name, "type": task_type, "path": str(folder), **extra}
+
+
+def compose(*overrides: str):
+    """The Hydra config of ``conf/`` with these overrides, as the CLI composes it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import rag_eval.config  # noqa: F401 - registers the groups' base options
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def one_label_classification(tmp_path_factory, data_dir) -> Path:
+    """Waimai with every training row relabelled 0: mteb's classifier raises on it (a real failure)."""
+    folder = tmp_path_factory.mktemp("one-label")
+    src = data_dir / "classification/waimai-zh"
+    rows = [json.loads(line) for line in (src / "train.jsonl").open(encoding="utf-8")]
+    (folder / "train.jsonl").write_text("".join(json.dumps({**r, "label": 0}, ensure_ascii=False) + "\n"
+                                                for r in rows[:200]), encoding="utf-8")
+    (folder / "test.jsonl").write_bytes((src / "test.jsonl").read_bytes())
+    return folder
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI subprocess: offline, unbuffered."""
+    return {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_cli(*args: str, module: str = "rag_eval", cwd: Path = ROOT, timeout: float = 600,
+            **kw) -> subprocess.CompletedProcess:
+    """``python -m <module> <args>`` to the end, output captured."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=kw.pop("env", None) or cli_env(),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def start_cli(args: list[str], cwd: Path = ROOT, **kw) -> subprocess.Popen:
+    """``python -m rag_eval <args>`` started in the background, output piped."""
+    return subprocess.Popen([sys.executable, "-m", "rag_eval", *args], cwd=cwd, env=cli_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+# --------------------------------------------------------------------------- hub caches
+
+
+def isolate_hubs(monkeypatch, tmp_path, *, offline_flags: bool = False) -> None:
+    """No real caches, no network probes; the libraries' offline flags restored afterwards."""
+    from rag_eval.resolve import hub
+
+    for key in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ENDPOINT",
+                "MODELSCOPE_ENDPOINT", "MODELSCOPE_DOMAIN", "MODELSCOPE_CACHE", "HF_HUB_OFFLINE",
+                "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE", "RAG_EVAL_OFFLINE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RAG_EVAL_OFFLINE", "1")
+    if offline_flags:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("MODELSCOPE_HOME", str(tmp_path / "ms-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "empty-ms"))
+
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", hf_constants.HF_HUB_OFFLINE)
+    dconfig = sys.modules.get("datasets.config")
+    if dconfig is not None:
+        for attr in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+            monkeypatch.setattr(dconfig, attr, getattr(dconfig, attr))
+
+    def no_probe(h):
+        pytest.fail(f"unexpected network probe of {h}")
+
+    monkeypatch.setattr(hub, "_hub_reachable", no_probe)
+
+
+def lay_out_hf_cache(cache: Path, repo_id: str, src: Path, commit: str, repo_type: str = "model") -> Path:
+    """What huggingface_hub writes: blobs/<sha256>, snapshots/<commit>/<file> -> blob, refs/main."""
+    repo = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    for f in sorted(p for p in src.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        target = snapshot / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.symlink_to(os.path.relpath(blob, target.parent))
+        except OSError:  # no symlinks (Windows without dev mode): huggingface_hub copies
+            shutil.copyfile(blob, target)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)  # no trailing newline, as the library writes
+    return snapshot

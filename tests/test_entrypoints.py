@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_cli
 
 
 def evalscope_one_stage(model_path, data_dir, out):
@@ -81,14 +78,8 @@ def test_yaml_path_config(tmp_path, data_dir, minilm_path):
     assert from_yaml["ATEC"]["test"]["main_score"] == pytest.approx(from_dict["ATEC"]["test"]["main_score"], abs=1e-9)
 
 
-def _cli(*args, timeout=600):
-    env = {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "rag_eval", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def test_cli_default_run_prints_scores(tmp_path, data_dir):
-    proc = _cli(f"eval.output_folder={tmp_path}", "eval.limits=40", f"hydra.run.dir={tmp_path}/hydra")
+    proc = run_cli(f"eval.output_folder={tmp_path}", "eval.limits=40", f"hydra.run.dir={tmp_path}/hydra")
     assert proc.returncode == 0, proc.stderr[-2000:]
     for task in ("CmrcRetrieval", "StsbRerankZh", "LcqmcSTS", "AtecPairs", "WaimaiClassification",
                  "OnlineShoppingClustering"):
@@ -99,7 +90,7 @@ def test_cli_default_run_prints_scores(tmp_path, data_dir):
 
 def test_cli_hub_model_offline_is_one_line(tmp_path):
     start = time.monotonic()
-    proc = _cli("model=m3e", "eval=cmteb", f"hydra.run.dir={tmp_path}/hydra", timeout=120)
+    proc = run_cli("model=m3e", "eval=cmteb", f"hydra.run.dir={tmp_path}/hydra", timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

@@ -7,14 +7,12 @@ shows up here rather than as a download attempt on an air-gapped machine.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
 import re
 import shutil
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -22,49 +20,17 @@ import pytest
 
 from rag_eval.errors import ConfigError, HubError
 from rag_eval.resolve import hub
+from tests.conftest import isolate_hubs, lay_out_hf_cache
 
 HF_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MS_MODEL = "AI-ModelScope/all-MiniLM-L6-v2"
 COMMIT = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 _REAL_PROBE = hub._hub_reachable
-_ENV_KEYS = (
-    "RAG_EVAL_OFFLINE",
-    "HF_HUB_OFFLINE",
-    "HF_DATASETS_OFFLINE",
-    "TRANSFORMERS_OFFLINE",
-    "MODELSCOPE_OFFLINE",
-    "HF_HOME",
-    "HF_HUB_CACHE",
-    "HUGGINGFACE_HUB_CACHE",
-    "MODELSCOPE_CACHE",
-    "HF_ENDPOINT",
-    "MODELSCOPE_ENDPOINT",
-    "MODELSCOPE_DOMAIN",
-)
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    """No real caches, no network probes, and library offline flags restored afterwards."""
-    for key in _ENV_KEYS:
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("RAG_EVAL_OFFLINE", "1")
-    monkeypatch.setenv("MODELSCOPE_HOME", str(tmp_path / "ms-home"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf"))
-    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "empty-ms"))
-
-    import huggingface_hub.constants as hf_constants
-
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", hf_constants.HF_HUB_OFFLINE)
-    dconfig = sys.modules.get("datasets.config")
-    if dconfig is not None:
-        for attr in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-            monkeypatch.setattr(dconfig, attr, getattr(dconfig, attr))
-
-    def no_probe(h):
-        pytest.fail(f"unexpected network probe of {h}")
-
-    monkeypatch.setattr(hub, "_hub_reachable", no_probe)
+    isolate_hubs(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -78,23 +44,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _lay_out_hf_cache(cache: Path, repo_id: str, src: Path, repo_type: str = "model") -> Path:
-    """What huggingface_hub writes: blobs/<hash>, snapshots/<commit>/<file> -> blob, refs/main."""
-    repo = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / COMMIT
-    for f in _files(src):
-        data = f.read_bytes()
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        target = snapshot / f.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            target.symlink_to(os.path.relpath(blob, target.parent))
-        except OSError:  # no symlinks (Windows without dev mode): huggingface_hub copies
-            shutil.copyfile(blob, target)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(COMMIT)  # no trailing newline, as the library writes
-    return snapshot
+    return lay_out_hf_cache(cache, repo_id, src, COMMIT, repo_type)
 
 
 def _one_line_naming(err: HubError, *words: str) -> str:

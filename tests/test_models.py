@@ -84,7 +84,7 @@ def test_e5_scores_lcqmc_with_its_query_prompt(tmp_path, data_dir, e5_path, mini
     from rag_eval import run_task
     from rag_eval.config import load_config
     from rag_eval.resolve.tasks import resolve_task
-    from rag_eval.stages.one_stage import prepare_task
+    from rag_eval.stages.task_steps import prepare_task
 
     task = {"name": "LcqmcSTS", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh")}
     eval_cfg = {"tasks": [task], "limits": 400, "output_folder": str(tmp_path), "verbosity": 0}

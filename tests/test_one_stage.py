@@ -47,7 +47,7 @@ def test_task_type_matches_mteb(demo_run, data_dir, minilm_st, name, ttype, fold
 
     from rag_eval.config import load_config
     from rag_eval.resolve.tasks import resolve_task
-    from rag_eval.stages.one_stage import prepare_task
+    from rag_eval.stages.task_steps import prepare_task
 
     cfg, scores, _ = demo_run
     assert scores.ok, scores.failed

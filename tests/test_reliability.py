@@ -6,21 +6,13 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from rag_eval.errors import ConfigError
-from tests.conftest import ROOT
-
-
-def _cli(args, cwd=ROOT, **kw):
-    env = {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "rag_eval", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+from tests.conftest import start_cli
 
 
 def _write_eval(conf_dir: Path, name: str, tasks: list[dict], out: Path, **extra) -> None:
@@ -31,26 +23,15 @@ def _write_eval(conf_dir: Path, name: str, tasks: list[dict], out: Path, **extra
     OmegaConf.save(OmegaConf.create(body), conf_dir / "eval" / f"{name}.yaml")
 
 
-@pytest.fixture(scope="module")
-def one_label_train(tmp_path_factory, data_dir):
-    """Waimai with every training row relabelled 0: mteb's classifier raises on it."""
-    folder = tmp_path_factory.mktemp("one-label")
-    rows = [json.loads(line) for line in (data_dir / "classification/waimai-zh/train.jsonl").open(encoding="utf-8")]
-    (folder / "train.jsonl").write_text("".join(json.dumps({**r, "label": 0}, ensure_ascii=False) + "\n"
-                                                for r in rows[:200]), encoding="utf-8")
-    (folder / "test.jsonl").write_bytes((data_dir / "classification/waimai-zh/test.jsonl").read_bytes())
-    return folder
-
-
-def test_failed_task_is_recorded_and_others_run(tmp_path, data_dir, one_label_train):
+def test_failed_task_is_recorded_and_others_run(tmp_path, data_dir, one_label_classification):
     conf = tmp_path / "conf"
     tasks = [
         {"name": "AtecPairs", "type": "PairClassification", "path": str(data_dir / "pair_classification/atec-zh")},
-        {"name": "BrokenClassification", "type": "Classification", "path": str(one_label_train)},
+        {"name": "BrokenClassification", "type": "Classification", "path": str(one_label_classification)},
         {"name": "LcqmcSTS", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh")},
     ]
     _write_eval(conf, "three", tasks, tmp_path / "out", limits=60)
-    proc = _cli(["eval=three", f"hydra.searchpath=[file://{conf}]", f"hydra.run.dir={tmp_path}/h"])
+    proc = start_cli(["eval=three", f"hydra.searchpath=[file://{conf}]", f"hydra.run.dir={tmp_path}/h"])
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 1, stderr[-2000:]
     assert "FAILED" in stdout and "BrokenClassification" in stderr
@@ -76,7 +57,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, data_dir):
     out = tmp_path / "out"
     _write_eval(conf, "resume", tasks, out, limits=150, overwrite_results=False)
     args = ["eval=resume", f"hydra.searchpath=[file://{conf}]", f"hydra.run.dir={tmp_path}/h"]
-    proc = _cli(args, start_new_session=True)
+    proc = start_cli(args, start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(out.glob("*/*/AtecPairs.json")):
         time.sleep(0.2)
@@ -86,7 +67,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, data_dir):
     assert {"LcqmcSTS", "AtecPairs"} <= set(done) and "ShoppingClustering" not in done
     assert not list(out.rglob("*.tmp"))  # no half-written file survives the kill
 
-    proc = _cli(args)
+    proc = start_cli(args)
     stdout, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stderr[-2000:]
     assert "(cached)" in stdout

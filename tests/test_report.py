@@ -8,37 +8,19 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import local_task as _task
+from tests.conftest import run_cli
 
 LIMITS = 50
 
 
-def _task(name, ttype, folder):
-    return {"name": name, "type": ttype, "path": str(folder)}
-
-
 @pytest.fixture(scope="module")
-def one_label(tmp_path_factory, data_dir):
-    """Waimai with every training row relabelled 0: mteb's classifier raises on it."""
-    folder = tmp_path_factory.mktemp("one-label")
-    src = data_dir / "classification/waimai-zh"
-    rows = [json.loads(line) for line in (src / "train.jsonl").open(encoding="utf-8")]
-    (folder / "train.jsonl").write_text("".join(json.dumps({**r, "label": 0}, ensure_ascii=False) + "\n"
-                                                for r in rows[:200]), encoding="utf-8")
-    (folder / "test.jsonl").write_bytes((src / "test.jsonl").read_bytes())
-    return folder
-
-
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory, data_dir, minilm_path, one_label):
+def reports(tmp_path_factory, data_dir, minilm_path, one_label_classification):
     from rag_eval import run_task
     from rag_eval.report import write_reports
 
@@ -46,7 +28,7 @@ def reports(tmp_path_factory, data_dir, minilm_path, one_label):
     tasks = [_task("LcqmcSTS", "STS", data_dir / "sts/lcqmc-zh"),
              _task("AtecPairs", "PairClassification", data_dir / "pair_classification/atec-zh")]
     for name, extra in (("minilm-a", []), ("minilm-b", [_task("BrokenClassification", "Classification",
-                                                                 one_label)])):
+                                                                 one_label_classification)])):
         scores = run_task({"model": {"model_name_or_path": minilm_path, "name": name,
                                      "encode_kwargs": {"batch_size": 32}},
                            "eval": {"tasks": tasks + extra, "limits": LIMITS, "output_folder": str(out),
@@ -183,24 +165,18 @@ def test_plain_mteb_results_folder(reports, tmp_path, caplog):
     assert row.seconds == pytest.approx(obj["evaluation_time"]) and row.texts_per_s is None
 
 
-def _env():
-    return {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-
-
 def test_report_cli_rebuilds_from_files(reports, tmp_path):
     out, _ = reports
     copy = tmp_path / "copy"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("summary.*", "averages.csv", "*.png", ".cache"))
-    proc = subprocess.run([sys.executable, "-m", "rag_eval.report", str(copy)], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    proc = run_cli(str(copy), module="rag_eval.report", timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "FAILED" in proc.stdout and "C-MTEB averages" in proc.stdout and "minilm-b" in proc.stdout
     assert _csv(copy / "summary.csv") == _csv(out / "summary.csv")
     assert _csv(copy / "averages.csv") == _csv(out / "averages.csv")
     assert (copy / "scores_by_task.png").stat().st_size > 5_000
 
-    proc = subprocess.run([sys.executable, "-m", "rag_eval.report", str(tmp_path / "missing")], cwd=ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=300)
+    proc = run_cli(str(tmp_path / "missing"), module="rag_eval.report", timeout=300)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and "not found" in proc.stderr
 
@@ -218,16 +194,14 @@ def test_joblib_sweep_shares_one_output_folder(tmp_path, data_dir):
     # each job names its model after its limits, so the two jobs' result files do not collide
     args = ["-m", "eval=tiny", f"hydra.searchpath=[file://{conf}]", "eval.limits=30,40",
             "model.name=minilm-l${eval.limits}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    proc = subprocess.run([sys.executable, "-m", "rag_eval", *args], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=600)
+    proc = run_cli(*args, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in proc.stderr + proc.stdout
     files = sorted(p.relative_to(out).parts[0] for p in out.glob("*/*/LcqmcSTS.json"))
     assert files == ["minilm-l30", "minilm-l40"]
     assert len(list((out / ".hydra" / "multirun").glob("*/[01]"))) == 2
 
-    proc = subprocess.run([sys.executable, "-m", "rag_eval.report", str(out), "-q"], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    proc = run_cli(str(out), "-q", module="rag_eval.report", timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = _csv(out / "summary.csv")
     assert sorted((r["model"], r["sample"]) for r in rows) == [("minilm-l30", "30/12500 rows"),

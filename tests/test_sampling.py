@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import local_task
+
 SEED = 42
 CMRC = "retrieval/cmrc2018-zh"
 CRANFIELD = "retrieval/cranfield-en"
@@ -61,17 +63,13 @@ def _ev(limits=None, corpus_size=None, seed=SEED):
 def _prepared(entry: dict, limits=None, corpus_size=None, seed=SEED):
     """A fresh task object for ``entry``, loaded and sampled as a run would: (task, info, split data)."""
     from rag_eval.resolve.tasks import resolve_task
-    from rag_eval.stages.one_stage import prepare_task
+    from rag_eval.stages.task_steps import prepare_task
 
     ev = _ev(limits, corpus_size, seed)
     task = resolve_task(entry, ev, "test")
     info = prepare_task(task, ev)
     (split,) = task.eval_splits
     return task, info, task.dataset["default"][split]
-
-
-def _local(name: str, ttype: str, folder: Path) -> dict:
-    return {"name": name, "type": ttype, "path": str(folder)}
 
 
 def _shuffled_copy(src: Path, dst: Path, jsonl: list[str], tsv: list[str] = ()) -> Path:
@@ -110,13 +108,13 @@ def _rows(data, *cols) -> list[tuple]:
 
 def test_retrieval_sample_same_across_runs_sources_and_row_order(data_dir, tmp_path):
     src = data_dir / CMRC
-    local = _local("CmrcRetrieval", "Retrieval", src)
+    local = local_task("CmrcRetrieval", "Retrieval", src)
     shuffled = _shuffled_copy(src, tmp_path / "cmrc", ["corpus.jsonl", "queries.jsonl"], ["qrels/dev.tsv"])
 
     _, info, first = _prepared(local, limits=50, corpus_size=300)
     _, _, again = _prepared(local, limits=50, corpus_size=300)  # a fresh task object
     builtin_task, _, builtin = _prepared({"name": "T2Retrieval", "path": str(src)}, limits=50, corpus_size=300)
-    _, _, reordered = _prepared(_local("CmrcRetrieval", "Retrieval", shuffled), limits=50, corpus_size=300)
+    _, _, reordered = _prepared(local_task("CmrcRetrieval", "Retrieval", shuffled), limits=50, corpus_size=300)
 
     assert info == {
         "seed": SEED,
@@ -152,8 +150,8 @@ def test_reranking_sample_independent_of_row_order_and_source(data_dir, tmp_path
             for q in data["queries"]["id"]
         )
 
-    _, info, first = _prepared(_local("StsbRerank", "Reranking", src), limits=40)
-    _, _, reordered = _prepared(_local("StsbRerank", "Reranking", shuffled), limits=40)
+    _, info, first = _prepared(local_task("StsbRerank", "Reranking", src), limits=40)
+    _, _, reordered = _prepared(local_task("StsbRerank", "Reranking", shuffled), limits=40)
     _, _, builtin = _prepared({"name": "T2Reranking", "path": str(src)}, limits=40)
     assert info["queries"] == 40 and info["queries_total"] == 2701
     assert len(content(first)) == 40
@@ -163,15 +161,15 @@ def test_reranking_sample_independent_of_row_order_and_source(data_dir, tmp_path
 
 def test_row_samples_same_across_sources_and_row_order(data_dir, tmp_path):
     # STS: local task vs mteb's LCQMC served by the same folder
-    _, _, sts = _prepared(_local("LcqmcSTS", "STS", data_dir / LCQMC), limits=100)
+    _, _, sts = _prepared(local_task("LcqmcSTS", "STS", data_dir / LCQMC), limits=100)
     _, _, sts_builtin = _prepared({"name": "LCQMC", "path": str(data_dir / LCQMC)}, limits=100)
     assert _rows(sts_builtin, "sentence1", "sentence2", "score") == _rows(sts, "sentence1", "sentence2", "score")
 
     # classification: local task vs mteb's Waimai, and the test file shuffled
     shuffled = _shuffled_copy(data_dir / WAIMAI, tmp_path / "waimai", ["test.jsonl", "train.jsonl"])
-    _, _, cls = _prepared(_local("WaimaiClassification", "Classification", data_dir / WAIMAI), limits=120)
+    _, _, cls = _prepared(local_task("WaimaiClassification", "Classification", data_dir / WAIMAI), limits=120)
     _, _, cls_builtin = _prepared({"name": "Waimai", "path": str(data_dir / WAIMAI)}, limits=120)
-    _, _, cls_reordered = _prepared(_local("WaimaiClassification", "Classification", shuffled), limits=120)
+    _, _, cls_reordered = _prepared(local_task("WaimaiClassification", "Classification", shuffled), limits=120)
     expected = _rows(cls, "text", "label")
     assert len(expected) == 120
     assert _rows(cls_builtin, "text", "label") == expected
@@ -184,7 +182,7 @@ def test_row_samples_same_across_sources_and_row_order(data_dir, tmp_path):
 
 def test_corpus_size_keeps_judged_docs_and_distractors(data_dir):
     for folder, limits, corpus_size, queries_total in ((CMRC, 50, 300, 3219), (CRANFIELD, 20, 200, 225)):
-        _, info, data = _prepared(_local("T", "Retrieval", data_dir / folder), limits, corpus_size)
+        _, info, data = _prepared(local_task("T", "Retrieval", data_dir / folder), limits, corpus_size)
         corpus = set(data["corpus"]["id"])
         judged = {d for q in data["queries"]["id"] for d in data["relevant_docs"][q]}
         assert len(data["queries"]) == limits and set(data["relevant_docs"]) == set(data["queries"]["id"])
@@ -197,7 +195,7 @@ def test_corpus_size_keeps_judged_docs_and_distractors(data_dir):
 
 def test_corpus_size_below_judged_count_keeps_all_judged(data_dir, caplog):
     caplog.set_level(logging.WARNING, logger="rag_eval.resolve.sampling")
-    _, info, data = _prepared(_local("T", "Retrieval", data_dir / CRANFIELD), limits=60, corpus_size=100)
+    _, info, data = _prepared(local_task("T", "Retrieval", data_dir / CRANFIELD), limits=60, corpus_size=100)
     judged = {d for q in data["queries"]["id"] for d in data["relevant_docs"][q]}
     assert len(judged) > 100
     assert set(data["corpus"]["id"]) == judged and info["corpus"] == len(judged)
@@ -205,7 +203,7 @@ def test_corpus_size_below_judged_count_keeps_all_judged(data_dir, caplog):
 
 
 def test_different_seed_draws_a_different_sample(data_dir):
-    entry = _local("CmrcRetrieval", "Retrieval", data_dir / CMRC)
+    entry = local_task("CmrcRetrieval", "Retrieval", data_dir / CMRC)
     _, _, a = _prepared(entry, limits=50, corpus_size=300, seed=42)
     _, _, b = _prepared(entry, limits=50, corpus_size=300, seed=7)
     qa, qb = set(a["queries"]["id"]), set(b["queries"]["id"])
@@ -250,10 +248,10 @@ def cranfield(tmp_path_factory, data_dir, minilm_path):
     from rag_eval import run_task
     from rag_eval.config import load_config
     from rag_eval.resolve.models import load_bi_encoder
-    from rag_eval.stages.one_stage import evaluate_task
+    from rag_eval.stages.task_steps import evaluate_task
 
     out = tmp_path_factory.mktemp("sampling-out")
-    entry = _local("Cranfield", "Retrieval", data_dir / CRANFIELD)
+    entry = local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)
 
     def cfg(limits, corpus_size):
         return {
@@ -338,7 +336,7 @@ def test_judged_only_corpus_would_inflate_the_score(cranfield):
 
 
 def test_reranking_keeps_full_candidate_lists(data_dir):
-    entry = _local("StsbRerank", "Reranking", data_dir / RERANK)
+    entry = local_task("StsbRerank", "Reranking", data_dir / RERANK)
     _, _, whole = _prepared(entry)  # no limits: nothing sampled
     _, info, data = _prepared(entry, limits=40, corpus_size=50)  # corpus_size does not apply here
     kept = data["queries"]["id"]
@@ -359,11 +357,11 @@ def test_sts_and_pair_classification_keep_n_rows(data_dir):
 
     from rag_eval.resolve.sampling import sample_task
 
-    _, info, sts = _prepared(_local("LcqmcSTS", "STS", data_dir / LCQMC), limits=100)
+    _, info, sts = _prepared(local_task("LcqmcSTS", "STS", data_dir / LCQMC), limits=100)
     assert len(sts) == 100 and info["rows"] == 100 and info["rows_total"] == 12500
-    task, _, full = _prepared(_local("AtecPairs", "PairClassification", data_dir / ATEC))
+    task, _, full = _prepared(local_task("AtecPairs", "PairClassification", data_dir / ATEC))
     all_pairs = set(zip(full["sentence1"], full["sentence2"], full["labels"], strict=True))
-    _, info, pairs = _prepared(_local("AtecPairs", "PairClassification", data_dir / ATEC), limits=100)
+    _, info, pairs = _prepared(local_task("AtecPairs", "PairClassification", data_dir / ATEC), limits=100)
     picked = _rows(pairs, "sentence1", "sentence2", "labels")
     assert len(picked) == 100 == info["rows"] and info["rows_total"] == 10000
     assert set(picked) <= all_pairs
@@ -378,7 +376,7 @@ def test_sts_and_pair_classification_keep_n_rows(data_dir):
 
 
 def test_classification_stratified_and_train_untouched(data_dir):
-    entry = _local("WaimaiClassification", "Classification", data_dir / WAIMAI)
+    entry = local_task("WaimaiClassification", "Classification", data_dir / WAIMAI)
     whole = _prepared(entry)[0].dataset["default"]
     task, info, _ = _prepared(entry, limits=120)
     data = task.dataset["default"]
@@ -396,7 +394,7 @@ def test_classification_stratified_and_train_untouched(data_dir):
 
 
 def test_clustering_stratified_v2_and_legacy(data_dir):
-    _, info, data = _prepared(_local("OnlineShoppingClustering", "Clustering", data_dir / SHOPPING), limits=100)
+    _, info, data = _prepared(local_task("OnlineShoppingClustering", "Clustering", data_dir / SHOPPING), limits=100)
     counts = collections.Counter(data["labels"])
     assert len(data) == 100 == info["rows"] and info["rows_total"] == 3000
     assert len(counts) == 10 and set(counts.values()) == {10}  # 300 per category -> 10 each
@@ -414,7 +412,7 @@ def test_clustering_stratified_v2_and_legacy(data_dir):
 def test_limits_above_data_size_keep_everything_and_warn(data_dir, caplog):
     caplog.set_level(logging.WARNING, logger="rag_eval.resolve.sampling")
 
-    _, info, data = _prepared(_local("Cranfield", "Retrieval", data_dir / CRANFIELD), limits=1000, corpus_size=5000)
+    _, info, data = _prepared(local_task("Cranfield", "Retrieval", data_dir / CRANFIELD), limits=1000, corpus_size=5000)
     assert len(data["queries"]) == CRANFIELD_QUERIES and len(data["corpus"]) == CRANFIELD_DOCS
     assert info == {
         "seed": SEED,
@@ -429,7 +427,7 @@ def test_limits_above_data_size_keep_everything_and_warn(data_dir, caplog):
     assert "corpus_size 5000 >= 1400 documents: using all 1400" in caplog.text
 
     caplog.clear()
-    _, info, data = _prepared(_local("WaimaiClassification", "Classification", data_dir / WAIMAI), limits=5000)
+    _, info, data = _prepared(local_task("WaimaiClassification", "Classification", data_dir / WAIMAI), limits=5000)
     assert len(data) == 2398 == info["rows"] == info["rows_total"]
     assert "limits 5000 >= 2398 rows: using all 2398" in caplog.text
     assert [r.levelno for r in caplog.records if "using all" in r.getMessage()] == [logging.WARNING]

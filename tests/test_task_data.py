@@ -8,9 +8,7 @@ ModelScope cache, and loaded through mteb's own loaders by ``load_builtin_data``
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -19,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from rag_eval.errors import ConfigError, DataError, HubError
-from rag_eval.resolve import hub
 from rag_eval.resolve import task_data as td
+from tests.conftest import DATA, isolate_hubs, lay_out_hf_cache
 
-DATA = Path(os.environ.get("RAG_EVAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
 N_QUERIES = 30
 
 
@@ -32,26 +29,10 @@ N_QUERIES = 30
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
     """Offline, empty caches, no network probes; library offline flags restored afterwards."""
-    for key in ("HF_HOME", "HUGGINGFACE_HUB_CACHE", "HF_ENDPOINT", "MODELSCOPE_ENDPOINT", "MODELSCOPE_DOMAIN"):
-        monkeypatch.delenv(key, raising=False)
-    for key in ("RAG_EVAL_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setenv(key, "1")
-    monkeypatch.setenv("MODELSCOPE_HOME", str(tmp_path / "ms-home"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf"))
-    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "empty-ms"))
-
     import datasets.config as dconfig
-    import huggingface_hub.constants as hf_constants
 
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", hf_constants.HF_HUB_OFFLINE)
-    for attr in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setattr(dconfig, attr, getattr(dconfig, attr))
+    isolate_hubs(monkeypatch, tmp_path, offline_flags=True)
     monkeypatch.setattr(dconfig, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")  # arrow files of each load
-
-    def no_probe(h):
-        pytest.fail(f"unexpected network probe of {h}")
-
-    monkeypatch.setattr(hub, "_hub_reachable", no_probe)
 
 
 @pytest.fixture(autouse=True)
@@ -186,26 +167,6 @@ def repos(tmp_path_factory) -> dict[str, tuple[dict, Path]]:
 # --------------------------------------------------------------------------- hub caches
 
 
-def _lay_out_hf(cache: Path, repo_id: str, src: Path, commit: str) -> Path:
-    """What huggingface_hub writes: blobs/<sha256>, snapshots/<commit>/<file> -> blob, refs/main."""
-    repo = cache / f"datasets--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / commit
-    for f in sorted(p for p in src.rglob("*") if p.is_file()):
-        data = f.read_bytes()
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        target = snapshot / f.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            target.symlink_to(os.path.relpath(blob, target.parent))
-        except OSError:
-            shutil.copyfile(blob, target)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
-    return snapshot
-
-
 def _lay_out_ms(cache: Path, dataset_id: str, src: Path) -> Path:
     """What modelscope (>= 1.38) writes for a dataset: datasets/<owner>--<name>/snapshots/master."""
     folder = cache / "datasets" / dataset_id.replace("/", "--") / "snapshots" / "master"
@@ -216,7 +177,8 @@ def _lay_out_ms(cache: Path, dataset_id: str, src: Path) -> Path:
 def _hf_cache(monkeypatch, tmp_path, name: str, repo: Path) -> Path:
     task = _task(name)
     cache = tmp_path / "hf-hub"
-    snapshot = _lay_out_hf(cache, task.metadata.dataset["path"], repo, task.metadata.dataset["revision"])
+    dataset = task.metadata.dataset
+    snapshot = lay_out_hf_cache(cache, dataset["path"], repo, dataset["revision"], "dataset")
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     return snapshot
 

@@ -73,7 +73,7 @@ def test_stage2_equals_mteb_rerank_flow(two_stage, tmp_path, minilm_path, rerank
 
     from rag_eval.config import load_config
     from rag_eval.resolve.tasks import resolve_task
-    from rag_eval.stages.one_stage import prepare_task
+    from rag_eval.stages.task_steps import prepare_task
 
     cfg, scores, _ = two_stage
     ev = load_config(cfg).eval

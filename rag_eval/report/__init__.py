@@ -1,59 +1,29 @@
-"""Score tables, folder-wide reports and charts.
+"""Reports over a whole output folder (every run, every multirun job, plain mteb result folders).
 
-Per run (called by :func:`rag_eval.run_task`):
-
-* :func:`print_summary` - the run's table, printed with rich;
-* :func:`write_summary` - the run's ``summary.csv`` / ``summary.md`` and the ``failures.json``
-  files that keep failed tasks visible to later reports (a failed task has no result file).
-
-Over a whole output folder (every run, every Hydra multirun job, plain mteb result folders):
-
-* :func:`collect_results` - one :class:`ResultRow` per result file (and per recorded failure);
-* :func:`cmteb_averages` - C-MTEB leaderboard averages per model / stage;
-* :func:`write_reports` - ``summary.csv``, ``summary.md``, ``averages.csv`` and two PNG charts;
-* ``python -m rag_eval.report <folder>`` - the same from the command line.
+The modules follow the data: ``rows`` (one :class:`ResultRow` per result file and recorded
+failure) -> ``averages`` (C-MTEB averages per model / stage) -> ``tables`` (markdown, CSV, the
+printed tables) and ``charts`` (PNG) -> ``writer`` (``summary.csv``, ``summary.md``,
+``averages.csv``, the charts). ``python -m rag_eval.report <folder>`` runs the writer.
 """
 
 from __future__ import annotations
 
-from rag_eval.report.collect import (
-    FAILURES_FILE,
-    ResultRow,
-    collect_results,
-    texts_evaluated,
-    write_failures,
-)
-from rag_eval.report.summary import (
-    SUMMARY_COLUMNS,
-    _sample_text,
-    print_summary,
-    summary_rows,
-    write_summary,
-)
-from rag_eval.report.tables import (
-    AVERAGE_COLUMNS,
-    REPORT_COLUMNS,
-    Averages,
-    cmteb_averages,
-    print_report,
-    write_reports,
-)
+from rag_eval.report.averages import Averages, cmteb_averages
+from rag_eval.report.rows import ResultRow, collect_results, texts_evaluated
+from rag_eval.report.tables import REPORT_COLUMNS, print_report, print_summary
+from rag_eval.report.writer import write_reports
+from rag_eval.results import FAILURES_FILE, write_failures
 
 __all__ = [
-    "AVERAGE_COLUMNS",
     "FAILURES_FILE",
     "REPORT_COLUMNS",
-    "SUMMARY_COLUMNS",
     "Averages",
     "ResultRow",
-    "_sample_text",
     "cmteb_averages",
     "collect_results",
     "print_report",
     "print_summary",
-    "summary_rows",
     "texts_evaluated",
     "write_failures",
     "write_reports",
-    "write_summary",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag_eval.report.collect import ResultRow
+from rag_eval import task_types
+from rag_eval.report.averages import group_key, labels_of
+from rag_eval.report.rows import ResultRow
 from rag_eval.results import atomic_write
 
 
@@ -24,15 +26,13 @@ def _save(fig, path: Path) -> None:
 
 def scores_chart(rows: list[ResultRow], averages, path: Path) -> Path:
     """Grouped bars: one group per task (ordered by type), one bar per model / stage; FAILED = x."""
-    from rag_eval.report.tables import _gkey, labels_of, type_order
-
     plt = _pyplot()
     labels = labels_of(rows)
-    series = list(dict.fromkeys(labels[_gkey(r)] for r in rows))
-    order = {t: i for i, t in enumerate(type_order(r.task_type for r in rows))}
+    series = list(dict.fromkeys(labels[group_key(r)] for r in rows))
+    order = {t: i for i, t in enumerate(task_types.order(r.task_type for r in rows))}
     tasks = list(dict.fromkeys((r.task_type, r.task) for r in sorted(rows, key=lambda r: (order[r.task_type],
                                                                                          r.task))))
-    cell = {(labels[_gkey(r)], (r.task_type, r.task)): r for r in rows}
+    cell = {(labels[group_key(r)], (r.task_type, r.task)): r for r in rows}
     n = max(1, len(series))
     width = 0.8 / n
     fig, ax = plt.subplots(figsize=(max(8.0, 1.0 + len(tasks) * (0.5 + 0.35 * n)), 5.5))

@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rag_eval import _compat
 from rag_eval.errors import HubError
 
 HUGGINGFACE = "huggingface"
@@ -65,7 +65,7 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
 
 
-def _normalize_hub(hub: str) -> str:
+def normalize_hub(hub: str) -> str:
     key = str(hub or "").strip().lower()
     if key not in _HUB_ALIASES:
         raise HubError(f"unknown hub {hub!r}: use 'huggingface' or 'modelscope'")
@@ -109,7 +109,7 @@ def _hub_reachable(hub: str) -> bool:
     DNS lookups ignore socket timeouts, so the connect runs in a daemon thread that we
     stop waiting for after the deadline.
     """
-    hub = _normalize_hub(hub)
+    hub = normalize_hub(hub)
     with _probe_lock:
         if hub in _probe_cache:
             return _probe_cache[hub]
@@ -151,7 +151,7 @@ def is_offline(hub: str | None = None) -> bool:
         if any(_flag(f) for flags in _HUB_OFFLINE_FLAGS.values() for f in flags):
             return True
         return not _hub_reachable(HUGGINGFACE)
-    hub = _normalize_hub(hub)
+    hub = normalize_hub(hub)
     if any(_flag(f) for f in _HUB_OFFLINE_FLAGS[hub]):
         return True
     return not _hub_reachable(hub)
@@ -169,14 +169,7 @@ def _mark_offline(hub: str) -> None:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     if not _flag("HF_HUB_OFFLINE"):
         return  # the user explicitly said HF_HUB_OFFLINE=0: leave the libraries alone
-    constants = sys.modules.get("huggingface_hub.constants")
-    if constants is not None and hasattr(constants, "HF_HUB_OFFLINE"):
-        constants.HF_HUB_OFFLINE = True
-    dconfig = sys.modules.get("datasets.config")
-    if dconfig is not None and _flag("HF_DATASETS_OFFLINE"):
-        for attr in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-            if hasattr(dconfig, attr):
-                setattr(dconfig, attr, True)
+    _compat.set_hf_offline_flags(hub=True, datasets=_flag("HF_DATASETS_OFFLINE"))
 
 
 # --------------------------------------------------------------------------- local folders
@@ -264,7 +257,7 @@ def _ms_cache_dir() -> str:
     )
 
 
-def _download_command(kind: str, repo_id: str, hub: str, revision: str | None) -> str:
+def download_command(kind: str, repo_id: str, hub: str, revision: str | None) -> str:
     rev = f" --revision {revision}" if revision else ""
     if hub == HUGGINGFACE:
         rtype = " --repo-type dataset" if kind == "dataset" else ""
@@ -273,7 +266,7 @@ def _download_command(kind: str, repo_id: str, hub: str, revision: str | None) -
     return f"modelscope download --{kind} {repo_id}{rev}"
 
 
-def _exc_names(exc: BaseException) -> set[str]:
+def exc_names(exc: BaseException) -> set[str]:
     """Class names over the exception and its causes (hub libraries wrap each other's errors)."""
     names: set[str] = set()
     seen = 0
@@ -285,7 +278,7 @@ def _exc_names(exc: BaseException) -> set[str]:
     return names
 
 
-def _first_line(exc: BaseException, limit: int = 200) -> str:
+def first_line(exc: BaseException, limit: int = 200) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -294,10 +287,10 @@ def _hub_error(
     kind: str, repo_id: str, hub: str, revision: str | None, exc: BaseException, offline: bool
 ) -> HubError:
     """Map a hub library's exception to one actionable line."""
-    names = _exc_names(exc)
+    names = exc_names(exc)
     cache = _hf_cache_dir() if hub == HUGGINGFACE else _ms_cache_dir()
     cache_env = "HF_HUB_CACHE" if hub == HUGGINGFACE else "MODELSCOPE_CACHE"
-    cmd = _download_command(kind, repo_id, hub, revision)
+    cmd = download_command(kind, repo_id, hub, revision)
     what = f"{kind} {repo_id!r}" + (f" (revision {revision!r})" if revision else "")
     local_fix = (
         "set model_name_or_path to a local folder"
@@ -312,11 +305,11 @@ def _hub_error(
         )
     if names & {"HFValidationError", "InvalidParameter"}:
         return HubError(
-            f"{kind} id {repo_id!r} is not a valid {hub} id ({_first_line(exc)}): "
+            f"{kind} id {repo_id!r} is not a valid {hub} id ({first_line(exc)}): "
             f"use 'org/name', or a path starting with ./ or / for a local folder"
         )
     if offline or names & {"CacheNotFound", "LocalEntryNotFoundError", "OfflineModeIsEnabled"}:
-        reason = "(offline)" if offline else f"({_first_line(exc)})"
+        reason = "(offline)" if offline else f"({first_line(exc)})"
         return HubError(
             f"{what} is not in the local {hub} cache ({cache}) and the hub cannot be reached "
             f"{reason}: download it where there is network ({cmd}) and copy the cache here "
@@ -340,7 +333,7 @@ def _hub_error(
         login = "hf auth login" if hub == HUGGINGFACE else "modelscope login"
         return HubError(f"{what} on {hub} needs access rights: log in ({login}) or {local_fix}")
     return HubError(
-        f"could not get {what} from {hub} ({type(exc).__name__}: {_first_line(exc)}): "
+        f"could not get {what} from {hub} ({type(exc).__name__}: {first_line(exc)}): "
         f"check the network or the id, or download it where there is network ({cmd}) "
         f"or {local_fix}"
     )
@@ -393,7 +386,7 @@ def _resolve(kind: str, repo_id: str, hub: str, revision: str | None) -> tuple[P
         return local, "local-" + local_fingerprint(local), "local"
     if _looks_like_path(value):
         raise _path_not_found(kind, value)
-    hub = _normalize_hub(hub)
+    hub = normalize_hub(hub)
     offline = is_offline(hub)
     repo_type = "dataset" if kind == "dataset" else "model"
     try:
@@ -409,7 +402,7 @@ def _resolve(kind: str, repo_id: str, hub: str, revision: str | None) -> tuple[P
     if not path.is_dir():
         raise HubError(
             f"{kind} {value!r} resolved on {hub} to {path}, which is not a folder: "
-            f"clear that cache entry and download it again ({_download_command(kind, value, hub, revision)})"
+            f"clear that cache entry and download it again ({download_command(kind, value, hub, revision)})"
         )
     return path, _hub_revision(path, hub, revision), hub
 

@@ -9,6 +9,7 @@ folder can back either a task declared in config or a built-in mteb task:
 * Classification -> DatasetDict(train, test) of (text, label)
 * Clustering -> Dataset(sentences, labels)
 
+:mod:`rag_eval.task_types` says which reader and split finder serve which type.
 Malformed input is a :class:`DataError` naming ``file:line``.
 """
 
@@ -23,9 +24,6 @@ from typing import Any
 from rag_eval.errors import DataError
 
 logger = logging.getLogger(__name__)
-
-LOCAL_TYPES = ("Retrieval", "Reranking", "STS", "PairClassification", "Classification", "Clustering")
-
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a jsonl file; blank lines are skipped, anything else must be a JSON object."""
@@ -65,27 +63,25 @@ def _field(row: dict, key: str, path: Path, kinds: tuple[type, ...] = (str,)) ->
     return value
 
 
-def available_splits(folder: Path, task_type: str) -> list[str]:
-    """Splits a local folder offers for ``task_type`` (qrels/*.tsv or *.jsonl file stems)."""
-    if task_type == "Retrieval":
-        splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
-        return splits or (["test"] if split_free(folder, task_type) else [])
-    if task_type == "Classification":
-        return ["test"] if (folder / "test.jsonl").is_file() else []
+def retrieval_splits(folder: Path) -> list[str]:
+    """Splits of a BEIR folder: ``qrels/*.tsv`` stems (EvalScope's one ``qrels.jsonl``: ``test``)."""
+    splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+    return splits or (["test"] if split_free(folder) else [])
+
+
+def jsonl_splits(folder: Path) -> list[str]:
+    """Splits of a jsonl folder: the ``*.jsonl`` file stems."""
     return sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in {"corpus", "queries", "train"})
 
 
-def split_free(folder: Path, task_type: str) -> bool:
+def classification_splits(folder: Path) -> list[str]:
+    """A classification folder evaluates ``test.jsonl`` (``train.jsonl`` is mteb's few-shot pool)."""
+    return ["test"] if (folder / "test.jsonl").is_file() else []
+
+
+def split_free(folder: Path) -> bool:
     """EvalScope's custom retrieval layout: one ``qrels.jsonl`` that serves every split name."""
-    return task_type == "Retrieval" and (folder / "qrels.jsonl").is_file()
-
-
-def load_split(folder: Path, task_type: str, split: str) -> Any:
-    """Read one split of a local folder into mteb's shape for ``task_type``."""
-    loader = _LOADERS.get(task_type)
-    if loader is None:
-        raise DataError(f"task type {task_type!r} has no local reader: use one of {', '.join(LOCAL_TYPES)}")
-    return loader(folder, split)
+    return (folder / "qrels.jsonl").is_file() and (folder / "corpus.jsonl").is_file()
 
 
 def _unique_ids(rows: list[dict], path: Path) -> dict[str, dict]:
@@ -104,7 +100,7 @@ def _unique_ids(rows: list[dict], path: Path) -> dict[str, dict]:
     return by_id
 
 
-def _load_retrieval(folder: Path, split: str) -> dict[str, Any]:
+def read_retrieval(folder: Path, split: str) -> dict[str, Any]:
     from datasets import Dataset
 
     corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
@@ -113,7 +109,7 @@ def _load_retrieval(folder: Path, split: str) -> dict[str, Any]:
     queries = _unique_ids(read_jsonl(queries_path), queries_path)
     if not corpus:
         raise DataError(f"{corpus_path} is empty: a retrieval task needs documents")
-    if not qrels_path.is_file() and split_free(folder, "Retrieval"):
+    if not qrels_path.is_file() and split_free(folder):
         qrels_path, rows = folder / "qrels.jsonl", _jsonl_qrels(folder / "qrels.jsonl")
     elif not qrels_path.is_file():
         raise DataError(f"{qrels_path} not found: split '{split}' needs qrels/{split}.tsv")
@@ -166,7 +162,7 @@ def _jsonl_qrels(path: Path) -> list[tuple[int, str, str, str]]:
             for row in read_jsonl(path)]
 
 
-def _load_reranking(folder: Path, split: str) -> dict[str, Any]:
+def read_reranking(folder: Path, split: str) -> dict[str, Any]:
     """mteb 1.x reranking rows -> a retrieval split whose top_ranked holds each query's candidates.
 
     Documents are identified by their text, so a passage shared by several queries is encoded
@@ -220,7 +216,7 @@ def _pairs(folder: Path, split: str, target: str, out_name: str, kinds: tuple[ty
     )
 
 
-def _load_sts(folder: Path, split: str):
+def read_sts(folder: Path, split: str):
     # a 0/1 "label" file (pair classification data) also serves an STS task (mteb's ATEC)
     path = folder / f"{split}.jsonl"
     first = next(iter(read_jsonl(path)), {})
@@ -228,7 +224,7 @@ def _load_sts(folder: Path, split: str):
     return _pairs(folder, split, target, "score", (int, float))
 
 
-def _load_pair_classification(folder: Path, split: str):
+def read_pair_classification(folder: Path, split: str):
     path = folder / f"{split}.jsonl"
     first = next(iter(read_jsonl(path)), {})
     target = "label" if "label" in first or "labels" not in first else "labels"
@@ -249,7 +245,7 @@ def _rows(path: Path, text_key: str, out_text: str, out_label: str):
     )
 
 
-def _load_classification(folder: Path, split: str):
+def read_classification(folder: Path, split: str):
     from datasets import DatasetDict
 
     return DatasetDict(
@@ -260,18 +256,8 @@ def _load_classification(folder: Path, split: str):
     )
 
 
-def _load_clustering(folder: Path, split: str):
+def read_clustering(folder: Path, split: str):
     return _rows(folder / f"{split}.jsonl", "text", "sentences", "labels")
-
-
-_LOADERS = {
-    "Retrieval": _load_retrieval,
-    "Reranking": _load_reranking,
-    "STS": _load_sts,
-    "PairClassification": _load_pair_classification,
-    "Classification": _load_classification,
-    "Clustering": _load_clustering,
-}
 
 
 def sample_texts(folder: Path, limit: int = 200) -> list[str]:

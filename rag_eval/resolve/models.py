@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +43,6 @@ def display_name(cfg: ModelConfig, resolved: ResolvedModel) -> str:
     if resolved.source == "local":
         return resolved.path.name
     return cfg.model_name_or_path
-
-
-def safe_path_part(text: str) -> str:
-    """A single path component that cannot climb out of its parent folder."""
-    part = re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("/", "__")).strip("._")
-    return part or "_"
 
 
 def torch_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,8 @@ import logging
 from collections import Counter, defaultdict
 from typing import Any
 
+from rag_eval import task_types
+
 logger = logging.getLogger(__name__)
 
 
@@ -76,7 +78,8 @@ def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: in
     info: dict[str, Any] = {"seed": seed, "limits": limits, "corpus_size": corpus_size}
     if limits is None and corpus_size is None:
         return info
-    ttype = task.metadata.type
+    spec = task_types.get(task.metadata.type)
+    sampler = spec.sampler if spec else "pairs"  # any other row task: rows by content
     for subset, splits in task.dataset.items():
         for split in task.eval_splits:
             if split not in splits:
@@ -85,12 +88,12 @@ def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: in
             where = f"{task.metadata.name}/{subset}/{split}" if subset != "default" else task.metadata.name
             if isinstance(data, dict) and "corpus" in data:
                 info.update(_sample_retrieval(data, limits, corpus_size, seed, where))
-            elif ttype == "Classification":
+            elif sampler == "labelled_rows":
                 labels = _column(data, "label" if "label" in data.column_names else task.label_column_name)
                 col = task.input_column_name if isinstance(task.input_column_name, str) else "text"
                 splits[split], kept = _sample_rows(data, limits, seed, where, _column(data, col), labels)
                 info.update(kept)
-            elif ttype == "Clustering":
+            elif sampler == "clusters":
                 splits[split], kept = _sample_clustering(task, data, limits, seed, where)
                 info.update(kept)
             elif limits is not None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag_eval import _compat
 from rag_eval.errors import ConfigError, DataError, HubError
 from rag_eval.resolve import hub as hub_mod
 
@@ -99,7 +100,7 @@ def resolve_builtin_data(
     repo_id = str(task.metadata.dataset.get("path") or "")
     pinned = task.metadata.dataset.get("revision")
     try:
-        hub_name = hub_mod._normalize_hub(hub)
+        hub_name = hub_mod.normalize_hub(hub)
     except HubError as exc:
         raise HubError(f"task {name}: {exc}") from None
     if not repo_id:
@@ -163,19 +164,6 @@ def load_builtin_data(task: Any, hub: str, *, dataset_id: str | None = None, rev
 # --------------------------------------------------------------------------- loading
 
 
-def _uses_retrieval_loader(task: Any) -> bool:
-    """A monolingual task that mteb loads with RetrievalDatasetLoader from the repo's configs."""
-    from mteb.abstasks.retrieval import AbsTaskRetrieval
-    from mteb.abstasks.text.reranking import OLD_FORMAT_RERANKING_TASKS, AbsTaskReranking
-
-    if not isinstance(task, AbsTaskRetrieval) or task.metadata.is_multilingual:
-        return False
-    load = type(task).load_data
-    if load is AbsTaskReranking.load_data:
-        return task.metadata.name not in OLD_FORMAT_RERANKING_TASKS
-    return load is AbsTaskRetrieval.load_data
-
-
 def _check_retrieval_layout(task: Any, source: TaskData) -> None:
     """Fail with one line when a retrieval snapshot lacks mteb's configs (e.g. a legacy mirror).
 
@@ -183,7 +171,7 @@ def _check_retrieval_layout(task: Any, source: TaskData) -> None:
     and queries as *splits*, qrels in a separate ``-qrels`` repo) would otherwise fail deep in
     ``datasets`` with a message naming none of this.
     """
-    if not _uses_retrieval_loader(task):
+    if not _compat.uses_default_retrieval_loader(task):
         return
     from datasets import get_dataset_config_names
 
@@ -241,11 +229,11 @@ def _restore_metadata(task: Any, before: Any, local_meta: Any, original: Any) ->
 
 def _load_error(task: Any, source: TaskData, exc: BaseException) -> ConfigError:
     name = task.metadata.name
-    detail = f"{type(exc).__name__}: {hub_mod._first_line(exc)}"
+    detail = f"{type(exc).__name__}: {hub_mod.first_line(exc)}"
     if source.hub == "local":
         return DataError(f"task {name}: could not load its data from {source.path} ({detail}): fix the files there")
-    cmd = hub_mod._download_command("dataset", source.dataset_id, source.hub, source.revision)
-    if hub_mod._exc_names(exc) & _NETWORK_ERRORS:
+    cmd = hub_mod.download_command("dataset", source.dataset_id, source.hub, source.revision)
+    if hub_mod.exc_names(exc) & _NETWORK_ERRORS:
         return HubError(
             f"task {name}: its loader needed more than the {source.hub} snapshot of {source.dataset_id!r} at "
             f"{source.path} and the hub cannot be reached ({detail}): run it once where there is network"

@@ -21,59 +21,57 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from rag_eval import task_types
 from rag_eval.config import EvalConfig
-from rag_eval.errors import ConfigError
+from rag_eval.errors import ConfigError, check_keys
 from rag_eval.resolve import local_data
 
 logger = logging.getLogger(__name__)
 
-#: main score of a task declared from local data, per type (mteb's / C-MTEB's choices)
-MAIN_SCORES = {
-    "Retrieval": "ndcg_at_10",
-    "Reranking": "map_at_1000",
-    "STS": "cosine_spearman",
-    "PairClassification": "max_ap",
-    "Classification": "accuracy",
-    "Clustering": "v_measure",
-}
 TASK_ENTRY_KEYS = {"name", "type", "path", "split", "main_score", "lang", "description"}
 
 
-def _abstask_for(task_type: str) -> type:
-    from mteb.abstasks import (
-        AbsTaskClassification,
-        AbsTaskClustering,
-        AbsTaskPairClassification,
-        AbsTaskRetrieval,
-        AbsTaskSTS,
-    )
-
-    return {
-        "Retrieval": AbsTaskRetrieval,
-        "Reranking": AbsTaskRetrieval,
-        "STS": AbsTaskSTS,
-        "PairClassification": AbsTaskPairClassification,
-        "Classification": AbsTaskClassification,
-        "Clustering": AbsTaskClustering,
-    }[task_type]
-
-
 def resolve_tasks(ev: EvalConfig, base_dir: Path | None = None) -> list[Any]:
-    """Build one mteb task object per entry of ``eval.tasks`` (data not loaded yet)."""
+    """Build one mteb task object per task of the run (data not loaded yet).
+
+    The tasks are ``eval.benchmark``'s (mteb's own task objects, with the benchmark's splits), then
+    one per entry of ``eval.tasks``; ``eval.task_types`` keeps the built-in ones of those types.
+    """
     tasks, seen = [], set()
-    for i, entry in enumerate(ev.tasks):
-        task = resolve_task(entry, ev, f"eval.tasks[{i}]", base_dir)
+    candidates = _benchmark_tasks(ev.benchmark)
+    candidates += [resolve_task(entry, ev, f"eval.tasks[{i}]", base_dir) for i, entry in enumerate(ev.tasks)]
+    for task in candidates:
         name = task.metadata.name
+        if ev.task_types and task.metadata.type not in ev.task_types:
+            continue
         if name in seen:
             raise ConfigError(f"eval.tasks names '{name}' twice: list each task once")
         seen.add(name)
         tasks.append(task)
+    if not tasks:
+        raise ConfigError(f"eval.task_types {list(ev.task_types)} leaves no task of the run: "
+                          f"use types of the listed tasks ({', '.join(task_types.TYPE_ORDER)})")
     return tasks
+
+
+def _benchmark_tasks(name: str | None) -> list[Any]:
+    """The task objects of an mteb benchmark (they carry the benchmark's eval splits)."""
+    if not name:
+        return []
+    import mteb
+
+    try:
+        return list(mteb.get_benchmark(name).tasks)
+    except (KeyError, ValueError):
+        names = sorted(b.name for b in mteb.get_benchmarks())
+        hint = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        fix = f"did you mean {', '.join(hint)}?" if hint else "see mteb.get_benchmarks() for names"
+        raise ConfigError(f"eval.benchmark: unknown mteb benchmark '{name}': {fix}") from None
 
 
 def resolve_task(entry: Any, ev: EvalConfig, where: str, base_dir: Path | None = None) -> Any:
     if isinstance(entry, str):
-        if entry.startswith("Custom") and entry[6:] in local_data.LOCAL_TYPES:
+        if entry.startswith("Custom") and entry[6:] in task_types.TASK_TYPES:
             if not ev.dataset_path:
                 raise ConfigError(f"{where} is {entry} but eval.dataset_path is not set: point it at the data folder")
             entry = {"name": entry, "type": entry[6:], "path": ev.dataset_path}
@@ -81,12 +79,7 @@ def resolve_task(entry: Any, ev: EvalConfig, where: str, base_dir: Path | None =
             return _builtin(entry, where)
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a task name or a mapping with name/type/path, got {entry!r}")
-    unknown = set(entry) - TASK_ENTRY_KEYS
-    if unknown:
-        key = sorted(unknown)[0]
-        hint = difflib.get_close_matches(key, sorted(TASK_ENTRY_KEYS), n=1)
-        fix = f"did you mean '{hint[0]}'?" if hint else f"allowed: {', '.join(sorted(TASK_ENTRY_KEYS))}"
-        raise ConfigError(f"unknown key '{where}.{key}': {fix}")
+    check_keys(dict.fromkeys(sorted(set(entry) - TASK_ENTRY_KEYS)), TASK_ENTRY_KEYS, f"{where}.", what="key")
     name = entry.get("name")
     if not name or not isinstance(name, str):
         raise ConfigError(f"{where}.name is missing: every task entry needs a name")
@@ -96,8 +89,8 @@ def resolve_task(entry: Any, ev: EvalConfig, where: str, base_dir: Path | None =
     if task_type is None:
         task = _builtin(name, where)
         return _with_local_data(task, folder, where) if folder else task
-    if task_type not in local_data.LOCAL_TYPES:
-        raise ConfigError(f"{where}.type is {task_type!r}: use one of {', '.join(local_data.LOCAL_TYPES)}")
+    if task_type not in task_types.TASK_TYPES:
+        raise ConfigError(f"{where}.type is {task_type!r}: use one of {', '.join(task_types.TASK_TYPES)}")
     if folder is None:
         raise ConfigError(f"{where}.path is missing: a task with a type reads its data from a local folder")
     return _local_task(name, task_type, folder, entry, where)
@@ -148,15 +141,16 @@ def _guess_lang(folder: Path) -> str:
 def _local_task(name: str, task_type: str, folder: Path, entry: dict, where: str) -> Any:
     from mteb.abstasks.task_metadata import TaskMetadata
 
-    splits = local_data.available_splits(folder, task_type)
+    spec = task_types.TASK_TYPES[task_type]
+    splits = spec.splits(folder)
     split = entry.get("split")
     if split is None:
         if not splits:
             raise ConfigError(f"{where}: {folder} holds no {task_type} split files: see the layouts in README")
         split = "test" if "test" in splits else splits[0]
-    elif split not in splits and not local_data.split_free(folder, task_type):
+    elif split not in splits and not (spec.name == "Retrieval" and local_data.split_free(folder)):
         raise ConfigError(f"{where}.split '{split}' is not in {folder} (found: {', '.join(splits) or 'none'})")
-    main_score = entry.get("main_score") or MAIN_SCORES[task_type]
+    main_score = entry.get("main_score") or spec.main_score
     try:
         metadata = TaskMetadata(
             name=name,
@@ -175,7 +169,7 @@ def _local_task(name: str, task_type: str, folder: Path, entry: dict, where: str
     except Exception as exc:  # pydantic's message is multi-line: keep its gist
         first = str(exc).strip().splitlines()
         raise ConfigError(f"{where} ({name}): invalid task description: {' '.join(first[-2:])}") from None
-    base = _abstask_for(task_type)
+    base = spec.abstask
     attrs: dict[str, Any] = {
         "metadata": metadata,
         "load_data": _local_loader(folder, task_type, own_score_range=True),
@@ -196,17 +190,18 @@ def _local_loader(folder: Path, task_type: str, own_score_range: bool = False):
     def load_data(self, num_proc=None, *, timer=None, **kwargs):
         if self.data_loaded:
             return
+        spec = task_types.TASK_TYPES[task_type]
         splits = local_split_map(self, folder, task_type)
         if task_type == "Classification":
             (split, local_split), = splits.items()
-            data = local_data.load_split(folder, task_type, local_split)
+            data = spec.read(folder, local_split)
             if local_split != split:
                 data[split] = data.pop(local_split)
             self.dataset = {"default": data}
         else:
             self.dataset = {"default": {}}
             for split, local_split in splits.items():
-                data = local_data.load_split(folder, task_type, local_split)
+                data = spec.read(folder, local_split)
                 if _is_legacy_clustering(self):  # one row holding every text and label
                     data = type(data).from_dict({"sentences": [list(data["sentences"])],
                                                  "labels": [list(data["labels"])]})
@@ -225,7 +220,7 @@ def local_split_map(task: Any, folder: Path, task_type: str) -> dict[str, str]:
     A folder with a single split serves a task whose split has another name (a local
     ``dev`` for a built-in ``test``); otherwise every eval split must be there.
     """
-    available = local_data.available_splits(folder, task_type)
+    available = task_types.TASK_TYPES[task_type].splits(folder)
     wanted = list(task.eval_splits)
     present = [s for s in wanted if s in available]
     if present:
@@ -248,10 +243,10 @@ def _is_legacy_clustering(task: Any) -> bool:
 def _with_local_data(task: Any, folder: Path, where: str) -> Any:
     """The built-in task, its data read from ``folder`` in the layout of its type."""
     task_type = task.metadata.type
-    if task_type not in local_data.LOCAL_TYPES:
+    if task_type not in task_types.TASK_TYPES:
         raise ConfigError(
             f"{where}: task {task.metadata.name} is of type {task_type}, which has no local layout "
-            f"(supported: {', '.join(local_data.LOCAL_TYPES)})"
+            f"(supported: {', '.join(task_types.TASK_TYPES)})"
         )
     if task.metadata.is_multilingual:
         raise ConfigError(f"{where}: {task.metadata.name} is multilingual: local copies serve monolingual tasks only")

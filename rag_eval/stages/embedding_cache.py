@@ -4,7 +4,7 @@ mteb's ``CachedEmbeddingWrapper`` rebuilds its dataloader from rows that mteb ha
 formatted, so a corpus document's title is prepended a second time and the scores change. This
 cache works on the texts exactly as the model receives them instead, and keys each vector by
 (prompt type, resolved prompt, text); the folder it lives in is keyed by the model and every
-setting that changes a vector (see ``two_stage.embedding_cache_dir``).
+setting that changes a vector (see :func:`embedding_cache_dir`).
 
 Storage: ``chunk-NNNNN.npy`` (float32, ``allow_pickle=False``) + ``chunk-NNNNN.json`` (keys),
 each written to a temp file and renamed, so a killed run leaves no half-written chunk.
@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from rag_eval.resolve.models import safe_path_part
+from rag_eval import _compat
 from rag_eval.results import atomic_write, atomic_write_text
+from rag_eval.results.layout import cache_folder
+from rag_eval.stages.batching import batches
 from rag_eval.stages.progress import progress, prompt_step
 
 logger = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class CachingEncoder:
       several pairs), across tasks, stages or runs is encoded once; ``texts_encoded`` counts
       the texts sent to the model.
     * Batches: the new texts are encoded longest first, in exactly the batches
-      sentence-transformers would form in one ``encode`` call (:func:`batch_order`), one call
+      sentence-transformers would form in one ``encode`` call (``stages/batching.py``), one call
       per batch. Vectors are therefore bit-identical to mteb's own for a call without
       repeats; a repeat dropped from a call changes the batch neighbours of the texts around
       it (float noise ~1e-7, which only threshold metrics over exact ties can notice).
@@ -122,10 +124,8 @@ class CachingEncoder:
         return over
 
     def _prompt(self, task_metadata: Any, prompt_type: Any) -> str:
-        from mteb.models.abs_encoder import get_prompt_name
-
         prompts = getattr(self.encoder, "model_prompts", None) or {}
-        name = get_prompt_name(prompts, task_metadata, prompt_type)
+        name = _compat.prompt_name(prompts, task_metadata, prompt_type)
         return prompts.get(name, "") if name else ""
 
     def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
@@ -159,12 +159,11 @@ class CachingEncoder:
             # keeps every device busy and the progress bar moving
             call = {**call, "pool": self._start_pool(), "chunk_size": batch_size * 4}
             step = batch_size * 4 * len(self.devices)
-            batches = [list(range(i, min(i + step, len(texts)))) for i in range(0, len(texts), step)]
+            rows_of = [list(range(i, min(i + step, len(texts)))) for i in range(0, len(texts), step)]
         else:
-            order = batch_order(getattr(self.encoder, "model", None), texts)
-            batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+            rows_of = batches(getattr(self.encoder, "model", None), texts, batch_size)
         out: np.ndarray | None = None
-        for rows in batches:
+        for rows in rows_of:
             vecs = _as_numpy(self.encoder.encode(_loader([texts[i] for i in rows]), show_progress_bar=False, **call))
             if out is None:
                 out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
@@ -184,21 +183,6 @@ class CachingEncoder:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             self.encoder.model.stop_multi_process_pool(pool)
-
-
-def batch_order(model: Any, texts: list[str]) -> np.ndarray:
-    """Indices of ``texts`` in the order sentence-transformers batches them within one ``encode`` call.
-
-    Longest first (by its own length measure), interleaved long/short when the model runs on
-    flattened (unpadded) inputs. Feeding these batches one call each gives the vectors one big
-    call would have given, with a progress bar rag_eval controls.
-    """
-    length = getattr(model, "_input_length", len)
-    order = np.argsort([-length(t) for t in texts])
-    can_flatten = getattr(model, "_can_flatten_inputs", None)
-    if callable(can_flatten) and can_flatten():
-        order = model._interleave_sorted_indices(order)
-    return order
 
 
 def _loader(texts: list[str]) -> Any:
@@ -234,8 +218,7 @@ def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return (Path(output_folder) / ".cache" / "embeddings" / safe_path_part(model.name)
-            / safe_path_part(model.revision) / digest)
+    return cache_folder(output_folder, "embeddings", model.name, model.revision, digest)
 
 
 def cached_encoder(model: Any, output_folder: Path | None, stage: str | None = None) -> CachingEncoder:

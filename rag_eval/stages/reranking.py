@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from rag_eval.stages.embedding_cache import batch_order
+from rag_eval import _compat
+from rag_eval.stages.batching import batches
 from rag_eval.stages.progress import progress
 
 
@@ -33,22 +34,19 @@ class LengthSortedCrossEncoder:
                 prompt_type: Any = None, **kwargs: Any) -> Any:
         show = kwargs.pop("show_progress_bar", None)
         total = len(getattr(inputs1, "dataset", ()) or ())
-        model, wrapper = getattr(self.wrapper, "model", None), self.wrapper
+        texts = _compat.cross_encoder_texts(self.wrapper, inputs1, inputs2)
         with progress(total, task=task_metadata.name, stage=self.stage, step="rerank", show=show) as bar:
-            if not (callable(getattr(model, "predict", None)) and hasattr(wrapper, "_iter_inputs")):
-                scores = wrapper.predict(inputs1, inputs2, task_metadata=task_metadata, hf_split=hf_split,
-                                         hf_subset=hf_subset, prompt_type=prompt_type, show_progress_bar=False,
-                                         **kwargs)
+            if texts is None:
+                scores = self.wrapper.predict(inputs1, inputs2, task_metadata=task_metadata, hf_split=hf_split,
+                                              hf_subset=hf_subset, prompt_type=prompt_type, show_progress_bar=False,
+                                              **kwargs)
                 bar.update(total)
                 return scores
-            queries = [q for batch in wrapper._iter_inputs(inputs1, wrapper.query_prefix) for q in batch]
-            docs = [d for batch in wrapper._iter_inputs(inputs2, wrapper.passage_prefix) for d in batch]
-            pairs = list(zip(queries, docs, strict=True))
+            model = self.wrapper.model
+            pairs = list(zip(*texts, strict=True))
             batch_size = int(kwargs.pop("batch_size", None) or 32)
-            order = batch_order(model, pairs)
             scores: list[Any] = [None] * len(pairs)
-            for start in range(0, len(order), batch_size):
-                rows = order[start:start + batch_size]
+            for rows in batches(model, pairs, batch_size):
                 batch_scores = model.predict([pairs[i] for i in rows], batch_size=len(rows),
                                              show_progress_bar=False, **kwargs)
                 for i, score in zip(rows, np.asarray(batch_scores), strict=True):

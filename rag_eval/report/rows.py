@@ -7,7 +7,7 @@ Understood layouts (mixed freely; one walk finds them all):
 * mteb's ``ResultCache``: ``results/<model>/<revision>/<Task>.json`` - no ``rag_eval`` block, so
   the task type and main metric come from ``mteb.get_task(name).metadata`` (when mteb knows the
   task), the model name from ``model_meta.json`` (else the folder name, ``__`` read as ``/``);
-* ``failures.json`` (at the top of an output folder, written by :func:`write_failures`): tasks
+* ``failures.json`` (at the top of an output folder, see :mod:`rag_eval.results.failures`): tasks
   that failed and so have no result file; they become rows with status ``FAILED``.
 
 Skipped: ``model_meta.json``, ``failures.json``, ``run_settings*``, rag_eval's own reports,
@@ -21,34 +21,20 @@ import json
 import logging
 import math
 import os
-import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from rag_eval.results import TaskOutcome, atomic_write_text, main_score_of, split_scores
+from rag_eval import task_types
+from rag_eval.results import FAILURES_FILE, main_score_of, read_failures, split_scores
+from rag_eval.results.layout import PREDICTIONS, model_folder_of, parse
 
 logger = logging.getLogger("rag_eval.report")
 
-FAILURES_FILE = "failures.json"
 _SKIP_FILES = {"model_meta.json", FAILURES_FILE, "summary.json"}
-_SKIP_DIRS = {"predictions", "__pycache__"}
-
-# C-MTEB's main metric per task type (mteb 2 names): used to name the metric of a local task
-DEFAULT_METRIC = {
-    "Retrieval": "ndcg_at_10",
-    "Reranking": "map_at_1000",
-    "STS": "cosine_spearman",
-    "PairClassification": "max_ap",
-    "Classification": "accuracy",
-    "MultilabelClassification": "accuracy",
-    "Clustering": "v_measure",
-    "Summarization": "cosine_spearman",
-    "BitextMining": "f1",
-}
+_SKIP_DIRS = {PREDICTIONS, "__pycache__"}
 
 
 @dataclass
@@ -112,18 +98,22 @@ def texts_evaluated(task_type: str, sample: dict[str, Any], stage: str | None = 
             return None
         return int(queries) + int(corpus)
     if "rows" in sample and sample["rows"] is not None:
-        rows = int(sample["rows"])
-        return 2 * rows if task_type in ("STS", "PairClassification") else rows
+        spec = task_types.get(task_type)
+        return int(sample["rows"]) * (spec.texts_per_row if spec else 1)
     return None
 
 
-def _sample_text(sample: dict[str, Any]) -> str:
-    from rag_eval.report.summary import _sample_text as text
-
+def sample_text(sample: dict[str, Any]) -> str:
+    """The sample drawn, in a few words: ``60/225 q, 1400/1400 docs``, ``50/1361 rows`` or ``all``."""
     try:
-        return text(sample or {})
+        if "queries" in sample:
+            return (f"{sample['queries']}/{sample['queries_total']} q, "
+                    f"{sample['corpus']}/{sample['corpus_total']} docs")
+        if "rows" in sample:
+            return f"{sample['rows']}/{sample['rows_total']} rows"
     except KeyError:
         return "?"
+    return "all"
 
 
 @cache
@@ -148,7 +138,7 @@ def _main_metric(split_metrics: dict[str, Any], task_type: str, known: str | Non
     main = flat.get("main_score")
     if main is None:
         return ""
-    default = DEFAULT_METRIC.get(task_type)
+    default = task_types.main_score(task_type)
     if default and _close(flat.get(default), main):
         return default
     for key, value in flat.items():
@@ -159,20 +149,6 @@ def _main_metric(split_metrics: dict[str, Any], task_type: str, known: str | Non
 
 def _close(a: Any, b: Any) -> bool:
     return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, abs_tol=1e-9)
-
-
-def _layout(rel: Path) -> tuple[str, str, str, str]:
-    """``(stage, model folder, revision folder, experiment)`` from a result file's relative path."""
-    parts = list(rel.parts[:-1])
-    experiment = ""
-    if "experiments" in parts:
-        i = len(parts) - 1 - parts[::-1].index("experiments")
-        experiment = parts[i + 1] if i + 1 < len(parts) else ""
-        parts = parts[:i]
-    stage = parts[0] if parts and parts[0] in ("stage1", "stage2") and len(parts) >= 3 else ""
-    model = parts[-2] if len(parts) >= 2 else (parts[-1] if parts else "")
-    revision = parts[-1] if len(parts) >= 2 else ""
-    return stage, model, revision, experiment
 
 
 def _meta_name(folder: str) -> str | None:
@@ -189,7 +165,8 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
     task = obj["task_name"]
     splits = split_scores(SimpleNamespace(scores=obj["scores"]))
     score = main_score_of(splits)
-    stage, model_dir, rev_dir, experiment = _layout(rel)
+    place, _ = parse(rel)
+    stage, model_dir, rev_dir, experiment = place.stage, place.model, place.revision, place.experiment
     if extra is not None:
         stage = extra.get("stage") or ""
         model, revision = extra.get("model") or model_dir, extra.get("revision") or rev_dir
@@ -203,8 +180,7 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         meta = mteb_task_meta(task)
         task_type = meta[0] if meta else "unknown"
         metric = _main_metric(splits, task_type, meta[1] if meta else None)
-        model_folder = path.parent if not experiment else path.parents[2]
-        model = _meta_name(str(model_folder)) or model_dir.replace("__", "/")
+        model = _meta_name(str(model_folder_of(path, place))) or model_dir.replace("__", "/")
         revision, sample, texts = rev_dir, {}, None
     seconds = obj.get("evaluation_time")
     seconds = float(seconds) if isinstance(seconds, (int, float)) else None
@@ -212,32 +188,20 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
     date = obj.get("date")
     return ResultRow(
         stage=stage, task_type=task_type, task=task, model=model, revision=revision, metric=metric,
-        score=score, seconds=seconds, sample=_sample_text(sample) if extra is not None else "",
+        score=score, seconds=seconds, sample=sample_text(sample) if extra is not None else "",
         texts=texts, texts_per_s=speed, experiment=experiment, path=str(path),
         date=float(date) if isinstance(date, (int, float)) else None,
     )
 
 
 def _rows_from_failures(path: Path) -> list[ResultRow]:
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(entries, list):
-            raise ValueError("not a list")
-    except Exception as exc:
-        logger.warning("skipping unreadable %s (%s)", path, exc)
-        return []
-    rows = []
-    for e in entries:
-        if not isinstance(e, dict) or "task" not in e:
-            continue
-        rows.append(ResultRow(
-            stage=e.get("stage") or "", task_type=e.get("task_type") or "", task=e["task"],
-            model=e.get("model") or "", revision=e.get("revision") or "", metric=e.get("metric") or "",
-            score=None, status="FAILED", error=e.get("error") or "", seconds=e.get("seconds"),
-            sample=_sample_text(e.get("sample") or {}), experiment=e.get("experiment") or "",
-            path=str(path), date=e.get("time"),
-        ))
-    return rows
+    return [ResultRow(
+        stage=e.get("stage") or "", task_type=e.get("task_type") or "", task=e["task"],
+        model=e.get("model") or "", revision=e.get("revision") or "", metric=e.get("metric") or "",
+        score=None, status="FAILED", error=e.get("error") or "", seconds=e.get("seconds"),
+        sample=sample_text(e.get("sample") or {}), experiment=e.get("experiment") or "",
+        path=str(path), date=e.get("time"),
+    ) for e in read_failures(path)]
 
 
 def collect_results(folder: str | Path) -> list[ResultRow]:
@@ -288,74 +252,3 @@ def collect_results(folder: str | Path) -> list[ResultRow]:
 
 def _key(row: ResultRow) -> tuple:
     return row.stage, row.model, row.revision, row.experiment, row.task
-
-
-def _place(outcome: TaskOutcome) -> tuple[str, str]:
-    """The revision and experiment of a task's would-be result file (from its path)."""
-    if outcome.path is None:
-        return "", ""
-    parts = Path(outcome.path).parent.parts
-    if "experiments" in parts:
-        i = len(parts) - 1 - parts[::-1].index("experiments")
-        return parts[i - 1], parts[i + 1] if i + 1 < len(parts) else ""
-    return parts[-1], ""
-
-
-def _fkey(entry: dict[str, Any]) -> tuple:
-    return (entry.get("stage") or "", entry.get("model") or "", entry.get("revision") or "",
-            entry.get("experiment") or "", entry.get("task"))
-
-
-def write_failures(outcomes: list[TaskOutcome], folder: str | Path) -> Path | None:
-    """Record the run's failed tasks in ``<folder>/failures.json`` (they have no result file).
-
-    The file is merged, not replaced, so the jobs of a Hydra multirun that share
-    ``output_folder`` keep each other's failures (an ``flock`` on ``.failures.lock`` serialises
-    them): entries of tasks this run did not touch stay; a task this run finished (or failed
-    again) replaces its old entry; the file is removed when no failure is left. It lives at the
-    top of the folder, never beside the result files, where mteb's ResultCache would read it.
-    Returns the file, or None when there is none.
-    """
-    folder = Path(folder)
-    now = time.time()
-    touched, failed = set(), []
-    for o in outcomes:
-        revision, experiment = _place(o)
-        entry = {"task": o.task, "task_type": o.task_type, "stage": o.stage or "", "model": o.model,
-                 "revision": revision, "experiment": experiment, "metric": o.main_metric or "",
-                 "error": o.error or "", "seconds": round(o.seconds, 3), "sample": o.sample, "time": now}
-        touched.add(_fkey(entry))
-        if o.status == "failed":
-            failed.append(entry)
-    path = folder / FAILURES_FILE
-    if not failed and not path.is_file():
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder / ".failures.lock"):
-        old: list[dict[str, Any]] = []
-        if path.is_file():
-            try:
-                old = [e for e in json.loads(path.read_text(encoding="utf-8")) if _fkey(e) not in touched]
-            except Exception as exc:
-                logger.warning("replacing unreadable %s (%s)", path, exc)
-        entries = old + failed
-        if entries:
-            atomic_write_text(path, json.dumps(entries, indent=2, ensure_ascii=False, default=str))
-            return path
-        path.unlink(missing_ok=True)
-        return None
-
-
-@contextmanager
-def _locked(lock: Path):
-    with lock.open("a") as fh:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock, the merge still works for jobs that do not overlap
-            yield
-            return
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,162 @@
+"""Any accepted config shape -> one validated :class:`RunConfig`.
+
+Three shapes reach ``run_task``: EvalScope's plugin dict (see :mod:`rag_eval.config.evalscope`),
+the Hydra shape composed from ``conf/`` (``model``, ``reranker``, ``eval``), or either of them as
+a YAML file. Unknown keys are an error (with a "did you mean"), never dropped; every mistake is
+one :class:`ConfigError` line that names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from rag_eval.config.evalscope import is_evalscope, split_evalscope
+from rag_eval.config.schema import HUBS, MODEL_TYPES, POOLING_MODES, EvalConfig, ModelConfig, RunConfig
+from rag_eval.errors import ConfigError, check_keys
+
+_HYDRA_KEYS = {"model", "reranker", "eval", "hydra"}
+
+
+def load_config(cfg: Any) -> RunConfig:
+    """Turn a dict, DictConfig, YAML path or RunConfig into a validated RunConfig."""
+    if isinstance(cfg, RunConfig):
+        return cfg
+    raw = _to_plain(cfg)
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"config must be a mapping, a DictConfig or a YAML path, got {type(cfg).__name__}"
+        )
+    models_raw, eval_raw = split_evalscope(raw) if is_evalscope(raw) else _split_hydra(raw)
+    models = [_build(ModelConfig, m, f"model[{i}]") for i, m in enumerate(models_raw)]
+    run = RunConfig(models=models, eval=_build(EvalConfig, eval_raw, "eval"))
+    _check(run)
+    return run
+
+
+def _to_plain(cfg: Any) -> Any:
+    if isinstance(cfg, (str, os.PathLike)):
+        path = Path(cfg)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found: pass an existing YAML path or a dict")
+        from omegaconf import OmegaConf
+
+        try:
+            return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        except Exception as exc:  # yaml errors are multi-line: keep the first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def _split_hydra(raw: dict) -> tuple[list[Any], dict]:
+    """(model dicts, eval dict) from the Hydra shape ``{model, reranker, eval}``."""
+    check_keys(raw, _HYDRA_KEYS, "")
+    if not raw.get("model"):
+        raise ConfigError("config has no 'model': pick one, e.g. model=minilm")
+    models = raw["model"] if isinstance(raw["model"], list) else [raw["model"]]
+    if raw.get("reranker"):
+        models = [*models, raw["reranker"]]
+    return list(models), dict(raw.get("eval") or {})
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping of {cls.__name__} fields, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    check_keys(raw, set(fields), f"{where}.")
+    return cls(**{key: _coerce(value, fields[key], f"{where}.{key}") for key, value in raw.items()})
+
+
+def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
+    kind = str(f.type)
+    if f.metadata.get("kind") == "device":
+        if value is None or isinstance(value, str) and value:
+            return value
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v for v in value):
+            return list(value)
+        raise ConfigError(f"{where} must be a device name or a non-empty list of them, got {value!r}")
+    if value is None:
+        if "None" in kind:
+            return None
+        if f.default_factory is not dataclasses.MISSING:  # a null dict/list means "empty"
+            return f.default_factory()
+        raise ConfigError(f"{where} must not be null")
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+    elif kind.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return dict(value)
+    elif kind.startswith("list"):
+        if isinstance(value, (str, dict)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+    elif kind.startswith("str"):
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _check(run: RunConfig) -> None:
+    """Cross-field rules that a type check cannot express."""
+    ev = run.eval
+    for i, m in enumerate(run.models):
+        where = f"model[{i}]"
+        if not m.model_name_or_path:
+            raise ConfigError(f"{where}.model_name_or_path is empty: give a hub id or a local path")
+        if m.hub not in HUBS:
+            raise ConfigError(f"{where}.hub is {m.hub!r}: use one of {', '.join(HUBS)}")
+        if m.pooling_mode is not None and m.pooling_mode not in POOLING_MODES:
+            raise ConfigError(
+                f"{where}.pooling_mode is {m.pooling_mode!r}: use one of {', '.join(POOLING_MODES)}"
+                " or null for the model's own"
+            )
+        if m.model_type not in MODEL_TYPES:
+            raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
+        if isinstance(m.device, list) and m.is_cross_encoder:
+            raise ConfigError(
+                f"{where}.device is a list: a cross-encoder runs on one device (e.g. device: cuda:0); "
+                "device lists spread the bi-encoder only"
+            )
+        if m.max_seq_length is not None and m.max_seq_length <= 0:
+            raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
+    if len(run.models) > 2:
+        raise ConfigError(
+            f"{len(run.models)} models given: give one bi-encoder, or a bi-encoder then a cross-encoder"
+        )
+    if run.models[0].is_cross_encoder:
+        raise ConfigError(
+            "model[0] is a cross-encoder: the first model must be a bi-encoder (stage 1); "
+            "put the cross-encoder second"
+        )
+    if len(run.models) == 2 and not run.models[1].is_cross_encoder:
+        raise ConfigError(
+            "model[1] is a bi-encoder: two-stage needs a cross-encoder second "
+            "(set is_cross_encoder: true) or drop it"
+        )
+    if ev.hub not in HUBS:
+        raise ConfigError(f"eval.hub is {ev.hub!r}: use one of {', '.join(HUBS)}")
+    if not ev.tasks and not ev.benchmark:
+        raise ConfigError("eval.tasks is empty: name at least one task, e.g. eval=demo")
+    for key in ("limits", "corpus_size"):
+        value = getattr(ev, key)
+        if value is not None and value <= 0:
+            raise ConfigError(f"eval.{key} is {value}: use a positive integer, or null for all")
+    if ev.top_k <= 0:
+        raise ConfigError(f"eval.top_k is {ev.top_k}: use a positive integer (default 100)")

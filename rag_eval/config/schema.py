@@ -1,0 +1,112 @@
+"""The typed config: one dataclass per section, stored in Hydra's ConfigStore.
+
+Field names follow EvalScope's ``ModelArguments`` / ``EvalArguments`` so an EvalScope user's dict
+works unchanged. Each Hydra group (``model``, ``reranker``, ``eval``) gets the dataclass as its
+``base`` option; every group file extends it (``defaults: [base, _self_]``). So every key exists in
+the composed config whichever file was chosen (``eval.limits=100`` always works), Hydra checks
+types while composing (``eval.limits=ten`` is refused) and a typo (``eval.limts``) is refused too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+HUBS = ("huggingface", "modelscope")
+POOLING_MODES = ("cls", "lasttoken", "max", "mean", "mean_sqrt_len_tokens", "weightedmean")
+MODEL_TYPES = ("sentence_transformer", "static")
+
+
+@dataclass
+class ModelConfig:
+    """One model: a bi-encoder (default) or a cross-encoder (``is_cross_encoder: true``)."""
+
+    model_name_or_path: str = ""
+    # display name used in results; defaults to the hub id or the local folder's name
+    name: str | None = None
+    revision: str | None = None
+    hub: str = "modelscope"  # where a hub id is looked up (EvalScope's default)
+    is_cross_encoder: bool = False
+    model_type: str = "sentence_transformer"
+    pooling_mode: str | None = None  # None keeps the model's own pooling
+    max_seq_length: int | None = None  # None keeps the model's own limit
+    prompt: str = ""  # query prompt (EvalScope); documents get none
+    prompts: dict[str, str] = field(default_factory=dict)  # mteb-style per-task prompts
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    config_kwargs: dict[str, Any] = field(default_factory=dict)
+    encode_kwargs: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+    # a device name, or a list (cuda:0, cuda:1) to encode on all of them (bi-encoder only);
+    # typed Any because OmegaConf has no str-or-list type: load_config checks it
+    device: Any = field(default=None, metadata={"kind": "device"})
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and where the results go (EvalScope's ``EvalArguments`` and more)."""
+
+    tasks: list[Any] = field(default_factory=list)  # names, or dicts for local data
+    # an mteb benchmark whose tasks are evaluated too (e.g. "MTEB(cmn, v1)", C-MTEB)
+    benchmark: str | None = None
+    # keep only the benchmark's / named built-in tasks of these types (empty: all)
+    task_types: list[str] = field(default_factory=list)
+    dataset_path: str | None = None  # EvalScope: the folder of a Custom* task
+    verbosity: int = 2
+    output_folder: str = "outputs"
+    overwrite_results: bool = True
+    limits: int | None = None
+    corpus_size: int | None = None
+    seed: int = 42
+    hub: str = "modelscope"  # where built-in tasks' data comes from
+    top_k: int = 100
+    raise_error: bool = False
+    cache_embeddings: bool = True  # reuse bi-encoder embeddings across tasks, stages and runs
+
+
+@dataclass
+class RunConfig:
+    models: list[ModelConfig]
+    eval: EvalConfig
+
+    @property
+    def bi_encoder(self) -> ModelConfig:
+        return self.models[0]
+
+    @property
+    def cross_encoder(self) -> ModelConfig | None:
+        return self.models[1] if len(self.models) > 1 else None
+
+
+def package_model_path(package: str) -> str:
+    """Folder of a model shipped inside a Python package (``get_model_path()``)."""
+    import importlib
+
+    from rag_eval.errors import ConfigError
+
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise ConfigError(
+            f"model package '{package}' is not installed: pip install {package.replace('_', '-')}"
+        ) from None
+    return str(module.get_model_path())
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("rag_eval.package_model"):
+        OmegaConf.register_new_resolver("rag_eval.package_model", package_model_path)
+
+
+def register_schemas() -> None:
+    """The dataclasses as the ``base`` option of the ``model``, ``reranker`` and ``eval`` groups."""
+    from hydra.core.config_store import ConfigStore
+
+    register_resolvers()
+    store = ConfigStore.instance()
+    if "base.yaml" in store.repo.get("model", {}):
+        return
+    store.store(group="model", name="base", node=ModelConfig)
+    store.store(group="reranker", name="base", node=ModelConfig(is_cross_encoder=True))
+    store.store(group="eval", name="base", node=EvalConfig)

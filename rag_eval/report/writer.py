@@ -1,0 +1,58 @@
+"""Rebuild a folder's reports from its result files: summary, C-MTEB averages, charts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from rag_eval.report.averages import cmteb_averages
+from rag_eval.report.charts import scores_chart, speed_chart
+from rag_eval.report.rows import collect_results
+from rag_eval.report.tables import REPORT_COLUMNS, average_rows, csv_text, markdown_table, report_rows
+from rag_eval.results import atomic_write_text
+
+logger = logging.getLogger("rag_eval.report")
+
+SUMMARY_CSV, SUMMARY_MD, AVERAGES_FILE = "summary.csv", "summary.md", "averages.csv"
+SCORES_CHART, SPEED_CHART = "scores_by_task.png", "speed_vs_quality.png"
+
+
+def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]:
+    """Rebuild the reports of everything under ``folder`` from its result files.
+
+    Writes ``summary.csv`` and ``summary.md`` (every task of every model / stage / run, FAILED
+    ones included), ``averages.csv`` (C-MTEB averages, see :class:`Averages`) and, with
+    ``charts``, ``scores_by_task.png`` and ``speed_vs_quality.png``. Every file is written
+    atomically, so the jobs of a Hydra multirun that share ``output_folder`` can all call it:
+    the last one to finish leaves the summary of all jobs. A chart that cannot be drawn is
+    logged, not raised. Returns ``{"csv", "md", "averages", "scores_chart", "speed_chart"}``
+    paths (the charts only when written). Raises FileNotFoundError for a missing folder.
+    """
+    folder = Path(folder)
+    rows = collect_results(folder)
+    averages = cmteb_averages(rows)
+    columns, avg_rows = average_rows(averages)
+    out: dict[str, Path] = {"averages": folder / AVERAGES_FILE}
+    atomic_write_text(out["averages"], csv_text(avg_rows, columns))
+
+    if charts:
+        for key, name, draw in (("scores_chart", SCORES_CHART, scores_chart),
+                                ("speed_chart", SPEED_CHART, speed_chart)):
+            try:
+                draw(rows, averages, folder / name)
+                out[key] = folder / name
+            except Exception as exc:  # a report without a chart beats no report
+                logger.warning("could not draw %s: %s: %s", name, type(exc).__name__, exc)
+
+    md = ["# rag_eval report", "", markdown_table(report_rows(rows), REPORT_COLUMNS),
+          "", "## C-MTEB averages", "",
+          "Mean main score of the tasks of each type; `average` is the mean over all tasks (as the "
+          "C-MTEB leaderboard averages). FAILED tasks are left out (`n_failed`).", "",
+          markdown_table(avg_rows, columns)]
+    for key, title in (("scores_chart", "Scores by task"), ("speed_chart", "Speed vs quality")):
+        if key in out:
+            md += [f"## {title}", "", f"![{title}]({out[key].name})", ""]
+    out["csv"], out["md"] = folder / SUMMARY_CSV, folder / SUMMARY_MD
+    atomic_write_text(out["csv"], csv_text(report_rows(rows), REPORT_COLUMNS))
+    atomic_write_text(out["md"], "\n".join(md))
+    return out

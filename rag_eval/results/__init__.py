@@ -1,0 +1,35 @@
+"""Results: the layout of the results tree, mteb-format result files, outcomes, failures.
+
+``layout`` owns every path; ``files`` writes and reads result files atomically; ``outcome`` is
+what a stage reports per task; ``failures`` keeps failed tasks visible to later reports.
+"""
+
+from rag_eval.results.failures import FAILURES_FILE, read_failures, write_failures
+from rag_eval.results.files import (
+    atomic_write,
+    atomic_write_text,
+    load_task_result,
+    write_model_meta,
+    write_task_result,
+)
+from rag_eval.results.layout import ResultPlace, experiment_name, parse, result_path, safe_path_part
+from rag_eval.results.outcome import TaskOutcome, main_score_of, split_scores
+
+__all__ = [
+    "FAILURES_FILE",
+    "ResultPlace",
+    "TaskOutcome",
+    "atomic_write",
+    "atomic_write_text",
+    "experiment_name",
+    "load_task_result",
+    "main_score_of",
+    "parse",
+    "read_failures",
+    "result_path",
+    "safe_path_part",
+    "split_scores",
+    "write_failures",
+    "write_model_meta",
+    "write_task_result",
+]

@@ -1,0 +1,143 @@
+"""The steps every stage takes for each task: prepare, evaluate, record, or load the cached result.
+
+* :func:`prepare_task` loads the task's data (``eval.hub`` or a local folder) and draws the sample;
+* :func:`evaluate_task` is ``mteb.evaluate`` on the prepared task (mteb's evaluators score it);
+* :func:`record` runs an evaluation, writes its result file as soon as it finishes, and records a
+  failure (an exception, or no scores) instead of raising it, so the next task runs;
+* :func:`cached_outcome` fills an outcome from its finished result file (``overwrite_results: false``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rag_eval import _compat
+from rag_eval.config import EvalConfig
+from rag_eval.errors import ConfigError
+from rag_eval.resolve.models import LoadedModel
+from rag_eval.resolve.sampling import sample_task
+from rag_eval.results import (
+    ResultPlace,
+    TaskOutcome,
+    load_task_result,
+    main_score_of,
+    split_scores,
+    write_task_result,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_task(task: Any, ev: EvalConfig) -> dict[str, Any]:
+    """Load the task's data (``eval.hub`` or a local folder) and draw the configured sample."""
+    from rag_eval.resolve.task_data import load_builtin_data
+
+    load_builtin_data(task, ev.hub)
+    if hasattr(task, "convert_v1_dataset_format_to_v2"):
+        task.convert_v1_dataset_format_to_v2(num_proc=None)
+    return sample_task(task, ev.limits, ev.corpus_size, ev.seed)
+
+
+def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = None,
+                  prediction_folder: Path | None = None) -> Any:
+    """mteb's own evaluation of ``task`` (data already prepared) -> TaskResult.
+
+    ``encoder`` replaces ``model.encoder`` (e.g. its embedding-cache wrapper);
+    ``prediction_folder`` keeps the ranked results (stage 1 of a two-stage run).
+    """
+    import mteb
+
+    _compat.reseed(task)
+    encode_kwargs = {"batch_size": 32, **model.config.encode_kwargs}
+    # rag_eval's own bars (stages/progress.py) name the task and stage; null = on a terminal only
+    encode_kwargs.setdefault("show_progress_bar", None if ev.verbosity >= 2 else False)
+    result = mteb.evaluate(
+        encoder if encoder is not None else model.encoder,
+        task,
+        prediction_folder=prediction_folder,
+        cache=None,
+        overwrite_strategy="always",
+        raise_error=True,
+        encode_kwargs=encode_kwargs,
+        show_progress_bar=False,
+        co2_tracker=False,
+    )
+    return result.task_results[0]
+
+
+def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) -> dict[str, Any]:
+    """The ``rag_eval`` block of a result file (the sample is added when it is known)."""
+    cfg = model.config
+    return {
+        "model": model.name,
+        "model_name_or_path": cfg.model_name_or_path,
+        "model_source": model.resolved.source,
+        "revision": model.revision,
+        "stage": stage,
+        "task_type": task.metadata.type,
+        "dataset_path": task.metadata.dataset.get("path"),
+        "model_config": {
+            "pooling_mode": cfg.pooling_mode,
+            "max_seq_length": cfg.max_seq_length,
+            "prompt": cfg.prompt,
+            "prompts": cfg.prompts,
+            "model_kwargs": {k: str(v) for k, v in cfg.model_kwargs.items()},
+            "encode_kwargs": cfg.encode_kwargs,
+        },
+        **more,
+    }
+
+
+def new_outcome(model: LoadedModel, task: Any, root: Path, place: ResultPlace) -> TaskOutcome:
+    """A task's outcome, filed at ``place`` under ``root`` (status ok until something happens)."""
+    name = task.metadata.name
+    return TaskOutcome(task=name, task_type=task.metadata.type, model=model.name, stage=place.stage or None,
+                       path=place.task_path(root, name), place=place, main_metric=task.metadata.main_score)
+
+
+def cached_outcome(outcome: TaskOutcome, ev: EvalConfig) -> bool:
+    """With ``overwrite_results: false``, fill ``outcome`` from its finished result file."""
+    if ev.overwrite_results or outcome.path is None:
+        return False
+    done = load_task_result(outcome.path)
+    if done is None:
+        return False
+    result, extra = done
+    outcome.status, outcome.scores = "cached", split_scores(result)
+    outcome.main_score = main_score_of(outcome.scores)
+    outcome.sample, outcome.seconds = extra.get("sample", {}), result.evaluation_time or 0.0
+    logger.info("%s: result exists at %s, skipped (overwrite_results: false)", outcome.task, outcome.path)
+    return True
+
+
+def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], extra: dict[str, Any]) -> Any:
+    """Run ``evaluate`` (-> TaskResult), then score and write it; a failure is recorded, not raised.
+
+    Returns the TaskResult, or None when the task failed.
+    """
+    start = time.monotonic()
+    try:
+        result = evaluate()
+        outcome.scores = split_scores(result)
+        outcome.main_score = main_score_of(outcome.scores)
+        if outcome.main_score is None:
+            raise RuntimeError("mteb returned no scores")
+        outcome.seconds = time.monotonic() - start
+        write_task_result(outcome.path, result, {**extra, "sample": outcome.sample})
+        return result
+    except ConfigError:
+        raise  # bad input: stop with its one-line message; finished tasks are on disk
+    except Exception as exc:
+        if ev.raise_error:
+            raise
+        outcome.status, outcome.seconds = "failed", time.monotonic() - start
+        outcome.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+        stage = f" ({outcome.stage})" if outcome.stage else ""
+        logger.error("task %s%s FAILED: %s", outcome.task, stage, outcome.error)
+        logger.debug("traceback of %s:\n%s", outcome.task, traceback.format_exc())
+        return None
