@@ -1,5 +1,7 @@
-"""``python -m rag_eval [overrides]``: the Hydra app around :func:`rag_eval.run_task`.
+"""``rag-eval [overrides]`` / ``python -m rag_eval [overrides]``: the Hydra app around :func:`rag_eval.run_task`.
 
+The config groups are read from the package (``pkg://rag_eval.conf``: the repository's ``conf/``,
+shipped inside the wheel), so the command works wherever rag_eval is installed.
 Bad input ends with one line on stderr and exit 2 (no traceback); failed tasks with exit 1.
 """
 
@@ -7,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path
 
 if not sys.warnoptions:  # library deprecation chatter would bury the one-line errors on stderr
     warnings.simplefilter("ignore")
@@ -20,10 +21,10 @@ from rag_eval.errors import EXIT_TASK_FAILED, ConfigError
 
 register_schemas()  # the groups' `base` options must exist before Hydra composes
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_PATH = "pkg://rag_eval.conf"
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
 def main(cfg: DictConfig) -> None:
     from rag_eval.pipeline import run_task
 

@@ -88,7 +88,16 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
         outcomes = run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder)
     scores = RunScores(outcomes)
     write_failures(outcomes, output_folder)  # failed tasks have no result file: keep them visible
-    write_reports(output_folder)  # the summary, averages and charts of everything in output_folder
+    files = write_reports(output_folder)  # the summary, averages and charts of everything in output_folder
     if run.eval.verbosity >= 1:
         print_summary(outcomes)
+        print(where_line(outcomes, files))
     return scores
+
+
+def where_line(outcomes: list[TaskOutcome], files: dict[str, Path]) -> str:
+    """One line: where the run's result files, the summary and the charts are."""
+    folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes if o.path is not None))
+    charts = [str(files[k]) for k in ("scores_chart", "speed_chart") if k in files]
+    return (f"rag_eval: results in {', '.join(folders)}; summary {files['md']}"
+            + (f"; charts {', '.join(charts)}" if charts else ""))

@@ -81,8 +81,8 @@ def test_yaml_path_config(tmp_path, data_dir, minilm_path):
 def test_cli_default_run_prints_scores(tmp_path, data_dir):
     proc = run_cli(f"eval.output_folder={tmp_path}", "eval.limits=40", f"hydra.run.dir={tmp_path}/hydra")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for task in ("CmrcRetrieval", "StsbRerankZh", "LcqmcSTS", "AtecPairs", "WaimaiClassification",
-                 "OnlineShoppingClustering"):
+    for task in ("CmrcRetrieval", "StsbRerankZh", "StsbSTS", "StsbPairs", "SnownlpSentiment",
+                 "HskTopicsClustering"):  # the embedded demo (issue 13), one task per C-MTEB type
         assert task in proc.stdout
     assert "FAILED" not in proc.stdout
     assert len(list(tmp_path.glob("sentence-transformers__all-MiniLM-L6-v2/*/*.json"))) == 7
@@ -97,3 +97,32 @@ def test_cli_hub_model_offline_is_one_line(tmp_path):
     assert "AI-ModelScope/m3e-base" in lines[0] and "modelscope" in lines[0] and "local folder" in lines[0]
     assert "Traceback" not in proc.stderr
     assert time.monotonic() - start < 60
+
+
+def test_run_task_takes_paths(tmp_path, data_dir, minilm_path):
+    """os.PathLike everywhere a path is taken: model, output folder, task path, dataset_path, YAML file."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from rag_eval import run_task
+
+    folder = data_dir / "pair_classification/atec-zh"
+    scores = run_task({"model": {"model_name_or_path": Path(minilm_path)},
+                       "eval": {"tasks": [{"name": "AtecPairs", "type": "PairClassification", "path": folder},
+                                          "CustomSTS"],
+                                "dataset_path": data_dir / "sts/stsb-zh", "output_folder": tmp_path / "out",
+                                "limits": 30, "verbosity": 0}})
+    assert scores.ok, scores.failed
+    assert 0.0 < scores["AtecPairs"]["test"]["main_score"] <= 1.0
+    assert -1.0 <= scores["CustomSTS"]["test"]["main_score"] <= 1.0
+    assert all(o.path.is_relative_to(tmp_path / "out") for o in scores.outcomes)
+    cfg = tmp_path / "run.yaml"
+    OmegaConf.save(OmegaConf.create({"model": {"model_name_or_path": minilm_path},
+                                     "eval": {"tasks": [{"name": "AtecPairs", "type": "PairClassification",
+                                                         "path": str(folder)}],
+                                              "output_folder": str(tmp_path / "yaml-out"), "limits": 30,
+                                              "verbosity": 0}}), cfg)
+    again = run_task(cfg)  # a Path, not a str
+    assert again["AtecPairs"]["test"]["main_score"] == pytest.approx(scores["AtecPairs"]["test"]["main_score"],
+                                                                     abs=1e-9)

@@ -93,10 +93,15 @@ def package_model_path(package: str) -> str:
 
 
 def register_resolvers() -> None:
+    """``${rag_eval.package_model:<package>}`` and ``${rag_eval.demo:<folder>}`` for the YAML files."""
     from omegaconf import OmegaConf
+
+    from rag_eval.demo_data import demo_path
 
     if not OmegaConf.has_resolver("rag_eval.package_model"):
         OmegaConf.register_new_resolver("rag_eval.package_model", package_model_path)
+    if not OmegaConf.has_resolver("rag_eval.demo"):
+        OmegaConf.register_new_resolver("rag_eval.demo", demo_path)
 
 
 def register_schemas() -> None:

@@ -55,6 +55,7 @@ class ResultRow:
     texts: int | None = None  # texts (or query-document pairs) evaluated, see texts_evaluated
     texts_per_s: float | None = None
     experiment: str = ""  # stage 2: ``<stage-1 model>_<revision>_top<k>``
+    unk_rate: float | None = None  # share of the task's tokens the model's vocabulary does not know
     path: str = ""
     date: float | None = field(default=None, repr=False)
 
@@ -176,12 +177,13 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         metric = _main_metric(splits, task_type, extra.get("main_metric"))
         sample = extra.get("sample") or {}
         texts = texts_evaluated(task_type, sample, stage, extra.get("top_k"))
+        unk_rate = (extra.get("vocabulary") or {}).get("unk_rate")
     else:  # plain mteb result (ResultCache): ask mteb about the task
         meta = mteb_task_meta(task)
         task_type = meta[0] if meta else "unknown"
         metric = _main_metric(splits, task_type, meta[1] if meta else None)
         model = _meta_name(str(model_folder_of(path, place))) or model_dir.replace("__", "/")
-        revision, sample, texts = rev_dir, {}, None
+        revision, sample, texts, unk_rate = rev_dir, {}, None, None
     seconds = obj.get("evaluation_time")
     seconds = float(seconds) if isinstance(seconds, (int, float)) else None
     speed = texts / seconds if texts and seconds else None
@@ -190,6 +192,7 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         stage=stage, task_type=task_type, task=task, model=model, revision=revision, metric=metric,
         score=score, seconds=seconds, sample=sample_text(sample) if extra is not None else "",
         texts=texts, texts_per_s=speed, experiment=experiment, path=str(path),
+        unk_rate=unk_rate if isinstance(unk_rate, (int, float)) else None,
         date=float(date) if isinstance(date, (int, float)) else None,
     )
 

@@ -17,6 +17,28 @@ SUMMARY_CSV, SUMMARY_MD, AVERAGES_FILE = "summary.csv", "summary.md", "averages.
 SCORES_CHART, SPEED_CHART = "scores_by_task.png", "speed_vs_quality.png"
 
 
+#: a model that reads more of a task's tokens as unknown than this gets a note in summary.md
+UNK_NOTE_RATE = 0.05
+CHINESE_MODELS = "model=bge_small_zh, model=multilingual_e5_small (or multilingual_e5_small_local offline)"
+
+
+def vocabulary_notes(rows) -> list[str]:
+    """A Notes section naming each model whose vocabulary misses many tokens of a task."""
+    by_model: dict[str, list[str]] = {}
+    for r in rows:
+        if r.unk_rate is not None and r.unk_rate >= UNK_NOTE_RATE:
+            by_model.setdefault(r.model, []).append(f"{r.task} {100 * r.unk_rate:.0f}%")
+    if not by_model:
+        return []
+    lines = ["## Notes", ""]
+    for model, tasks in by_model.items():
+        lines.append(f"- **{model}** reads many tokens as unknown (`[UNK]`): {', '.join(tasks)}. Its vocabulary "
+                     "does not cover these texts (an English model on Chinese reads most characters as "
+                     f"`[UNK]`), so these scores say little. For Chinese quality use a Chinese-capable model: "
+                     f"{CHINESE_MODELS}.")
+    return [*lines, ""]
+
+
 def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]:
     """Rebuild the reports of everything under ``folder`` from its result files.
 
@@ -49,6 +71,7 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
           "Mean main score of the tasks of each type; `average` is the mean over all tasks (as the "
           "C-MTEB leaderboard averages). FAILED tasks are left out (`n_failed`).", "",
           markdown_table(avg_rows, columns)]
+    md += vocabulary_notes(rows)
     for key, title in (("scores_chart", "Scores by task"), ("speed_chart", "Speed vs quality")):
         if key in out:
             md += [f"## {title}", "", f"![{title}]({out[key].name})", ""]

@@ -95,6 +95,7 @@ class CachingEncoder:
         self._pool: dict[str, Any] | None = None
         self.texts_encoded = 0
         self.truncated = 0
+        self._tokens: dict[str, list[int]] = {}  # task -> [tokens probed, of them unknown to the vocabulary]
 
     @property
     def mteb_model_meta(self) -> Any:
@@ -123,6 +124,30 @@ class CachingEncoder:
         self.truncated += over
         return over
 
+    def _probe_vocabulary(self, task: str, texts: list[str], n: int = 256) -> None:
+        """Count how many tokens of (the first ``n``) texts the tokenizer maps to its unknown token.
+
+        An English vocabulary reads most Chinese characters as ``[UNK]``: such a model's scores say
+        little about the texts, and the report says so (see :meth:`vocabulary_stats`).
+        """
+        model = getattr(self.encoder, "model", None)
+        tokenizer = getattr(model, "tokenizer", None)
+        unk = getattr(tokenizer, "unk_token_id", None)
+        if unk is None or not callable(tokenizer) or not texts:
+            return
+        try:
+            ids = tokenizer(texts[:n], add_special_tokens=False, verbose=False)["input_ids"]
+        except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
+            return
+        counts = self._tokens.setdefault(task, [0, 0])
+        counts[0] += sum(len(row) for row in ids)
+        counts[1] += sum(t == unk for row in ids for t in row)
+
+    def vocabulary_stats(self, task: str) -> dict[str, Any] | None:
+        """``{"unk_rate", "tokens_probed"}`` of the texts this encoder saw for ``task`` (None: not probed)."""
+        tokens, unknown = self._tokens.get(task, (0, 0))
+        return {"unk_rate": round(unknown / tokens, 4), "tokens_probed": tokens} if tokens else None
+
     def _prompt(self, task_metadata: Any, prompt_type: Any) -> str:
         prompts = getattr(self.encoder, "model_prompts", None) or {}
         name = _compat.prompt_name(prompts, task_metadata, prompt_type)
@@ -131,6 +156,7 @@ class CachingEncoder:
     def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
                prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
         texts = [text for batch in inputs for text in batch["text"]]
+        self._probe_vocabulary(task_metadata.name, texts)
         head = f"{getattr(prompt_type, 'value', prompt_type)}\0{self._prompt(task_metadata, prompt_type)}\0"
         keys = [hashlib.sha256((head + t).encode("utf-8")).hexdigest() for t in texts]
         missing: dict[str, str] = {}

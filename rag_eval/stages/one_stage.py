@@ -13,7 +13,15 @@ from rag_eval.config import EvalConfig
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.results import ResultPlace, TaskOutcome, write_model_meta
 from rag_eval.stages.embedding_cache import cached_encoder
-from rag_eval.stages.task_steps import cached_outcome, evaluate_task, new_outcome, prepare_task, record, result_extra
+from rag_eval.stages.task_steps import (
+    cached_outcome,
+    evaluate_task,
+    new_outcome,
+    note_vocabulary,
+    prepare_task,
+    record,
+    result_extra,
+)
 
 
 def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_folder: Path) -> list[TaskOutcome]:
@@ -28,12 +36,16 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
             if cached_outcome(outcome, ev):
                 continue
 
-            def evaluate(task=task, outcome=outcome):
+            extra = result_extra(model, task, None)
+
+            def evaluate(task=task, outcome=outcome, extra=extra):
                 outcome.sample = prepare_task(task, ev)
-                return evaluate_task(model, task, ev, encoder=encoder)
+                result = evaluate_task(model, task, ev, encoder=encoder)
+                note_vocabulary(extra, encoder, model, task)
+                return result
 
             try:
-                record(outcome, ev, evaluate, result_extra(model, task, None))
+                record(outcome, ev, evaluate, extra)
             finally:
                 if task.data_loaded:
                     task.unload_data()

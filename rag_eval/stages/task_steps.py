@@ -93,6 +93,21 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
     }
 
 
+#: above this share of unknown tokens, a model's scores on a task say little (logged, and noted in summary.md)
+UNK_WARN_RATE = 0.05
+
+
+def note_vocabulary(extra: dict[str, Any], encoder: Any, model: LoadedModel, task: Any) -> None:
+    """Put the share of the task's tokens the model's vocabulary does not know into ``extra``."""
+    stats = encoder.vocabulary_stats(task.metadata.name) if hasattr(encoder, "vocabulary_stats") else None
+    if stats is None:
+        return
+    extra["vocabulary"] = stats
+    if stats["unk_rate"] >= UNK_WARN_RATE:
+        logger.warning("%s: %s reads %.0f%% of the tokens as unknown ([UNK]): its vocabulary does not cover "
+                       "these texts", task.metadata.name, model.name, 100 * stats["unk_rate"])
+
+
 def new_outcome(model: LoadedModel, task: Any, root: Path, place: ResultPlace) -> TaskOutcome:
     """A task's outcome, filed at ``place`` under ``root`` (status ok until something happens)."""
     name = task.metadata.name

@@ -30,6 +30,7 @@ from rag_eval.stages.task_steps import (
     cached_outcome,
     evaluate_task,
     new_outcome,
+    note_vocabulary,
     prepare_task,
     record,
     result_extra,
@@ -75,9 +76,14 @@ def run_two_stage(
                 first.sample = sample
                 if not first_done:
                     keep = predictions if rerank == "top_k" else None
-                    record(first, ev, lambda task=task, keep=keep: evaluate_task(
-                        bi, task, ev, encoder=bi_encoder, prediction_folder=keep,
-                    ), result_extra(bi, task, STAGE1))
+                    extra = result_extra(bi, task, STAGE1)
+
+                    def evaluate(task=task, keep=keep, extra=extra):
+                        result = evaluate_task(bi, task, ev, encoder=bi_encoder, prediction_folder=keep)
+                        note_vocabulary(extra, bi_encoder, bi, task)
+                        return result
+
+                    record(first, ev, evaluate, extra)
                 if second is None or first.status == "failed":
                     if second is not None:
                         second.status, second.error = "failed", "stage 1 failed"
