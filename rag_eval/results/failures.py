@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.results.files import atomic_write_text
+from rag_eval.results.layout import revision_and_experiment
 from rag_eval.results.outcome import TaskOutcome
 
 logger = logging.getLogger(__name__)
@@ -28,9 +29,12 @@ def _key(entry: dict[str, Any]) -> tuple:
 
 
 def _entry(o: TaskOutcome, now: float) -> dict[str, Any]:
-    place = o.place
+    if o.place is not None:
+        revision, experiment = o.place.revision, o.place.experiment
+    else:
+        revision, experiment = revision_and_experiment(o.path) if o.path is not None else ("", "")
     return {"task": o.task, "task_type": o.task_type, "stage": o.stage or "", "model": o.model,
-            "revision": place.revision if place else "", "experiment": place.experiment if place else "",
+            "revision": revision, "experiment": experiment,
             "metric": o.main_metric or "", "error": o.error or "", "seconds": round(o.seconds, 3),
             "sample": o.sample, "time": now}
 

@@ -96,6 +96,15 @@ def parse(rel: Path) -> tuple[ResultPlace, str]:
     return ResultPlace(model, revision, stage, experiment), Path(rel).stem
 
 
+def revision_and_experiment(path: Path) -> tuple[str, str]:
+    """The revision and experiment folder names of a result file at ``path`` (any root)."""
+    parts = Path(path).parent.parts
+    if EXPERIMENTS in parts:
+        i = len(parts) - 1 - parts[::-1].index(EXPERIMENTS)
+        return parts[i - 1], parts[i + 1] if i + 1 < len(parts) else ""
+    return (parts[-1] if parts else ""), ""
+
+
 def model_folder_of(path: Path, place: ResultPlace) -> Path:
     """The model folder (``model_meta.json``) of a result file at ``path`` filed at ``place``."""
     folder = Path(path).parent
