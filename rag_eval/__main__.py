@@ -7,8 +7,10 @@ Bad input ends with one line on stderr and exit 2 (no traceback); failed tasks w
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
+from pathlib import Path
 
 if not sys.warnoptions:  # library deprecation chatter would bury the one-line errors on stderr
     warnings.simplefilter("ignore")
@@ -28,6 +30,7 @@ CONFIG_PATH = "pkg://rag_eval.conf"
 def main(cfg: DictConfig) -> None:
     from rag_eval.pipeline import run_task
 
+    redact_saved_configs()
     try:
         scores = run_task(cfg)
     except ConfigError as exc:  # Hydra would print a traceback: the one line is the message
@@ -38,6 +41,31 @@ def main(cfg: DictConfig) -> None:
         print(f"rag_eval: {len(scores.failed)} task(s) FAILED: {failed} (see the table above)", file=sys.stderr)
         if not _in_sweep():  # a sweep goes on to its next job; the summary marks the failures
             sys.exit(EXIT_TASK_FAILED)
+
+
+_SECRET_INLINE = re.compile(r"(api_key=)(?!null\b)([^,'\"\s\]]+)")  # in override lists / override_dirname
+_SECRET = re.compile(r"(?m)^(\s*(?:-\s*)?[\w.+~]*api_key\s*[:=]\s*)(?!null\s*$)(\S.*)$")
+
+
+def redact_saved_configs() -> None:
+    """Hydra saved the composed config and the overrides under ``.hydra/``: blank any ``api_key`` there
+    (keys come from the config or the environment and are never written into results or logs)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if not hydra_cfg.output_subdir:
+        return
+    folder = Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir
+    paths = [folder / name for name in ("config.yaml", "overrides.yaml", "hydra.yaml")]
+    paths.append(Path(hydra_cfg.sweep.dir) / "multirun.yaml")  # a sweep's own copy
+    for path in paths:
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            clean = _SECRET_INLINE.sub(r"\1***", _SECRET.sub(r"\1'***'", text))
+            if clean != text:
+                path.write_text(clean, encoding="utf-8")
 
 
 def _in_sweep() -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config import RunConfig, load_config
+from rag_eval.errors import ConfigError
 from rag_eval.results import TaskOutcome, write_failures
 
 logger = logging.getLogger("rag_eval")
@@ -79,13 +80,17 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     base = Path(base_dir) if base_dir else None
     tasks = resolve_tasks(run.eval, base)
     output_folder = Path(run.eval.output_folder)
-    bi_encoder = load_bi_encoder(run.bi_encoder)
-    attach_task_prompts(bi_encoder, tasks)
-    if run.cross_encoder is None:
-        outcomes = run_one_stage(bi_encoder, tasks, run.eval, output_folder)
+    if run.cross_encoder is not None and reranker_alone(tasks):
+        # EvalScope's rule: a bi-encoder and a reranker but no Retrieval task -> the reranker alone
+        outcomes = run_one_stage(load_cross_encoder(run.cross_encoder), tasks, run.eval, output_folder)
     else:
-        cross_encoder = load_cross_encoder(run.cross_encoder)
-        outcomes = run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder)
+        bi_encoder = load_bi_encoder(run.bi_encoder)
+        attach_task_prompts(bi_encoder, tasks)
+        if run.cross_encoder is None:
+            outcomes = run_one_stage(bi_encoder, tasks, run.eval, output_folder)
+        else:
+            cross_encoder = load_cross_encoder(run.cross_encoder)
+            outcomes = run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder)
     scores = RunScores(outcomes)
     write_failures(outcomes, output_folder)  # failed tasks have no result file: keep them visible
     files = write_reports(output_folder)  # the summary, averages and charts of everything in output_folder
@@ -93,6 +98,25 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
         print_summary(outcomes)
         print(where_line(outcomes, files))
     return scores
+
+
+def reranker_alone(tasks: list[Any]) -> bool:
+    """Whether a two-model run is the reranker alone (no task retrieves: EvalScope's dispatch rule).
+
+    Then every task must be one a cross-encoder can score on its own (candidate lists: Reranking);
+    otherwise the run stops with one line before any model loads.
+    """
+    from rag_eval import task_types
+
+    roles = {t.metadata.name: task_types.stage2_of(t.metadata.type) for t in tasks}
+    if "top_k" in roles.values():
+        return False
+    other = [f"{t.metadata.name} ({t.metadata.type})" for t in tasks if roles[t.metadata.name] != "candidates"]
+    if other:
+        raise ConfigError(
+            f"no Retrieval task, so the reranker runs alone (EvalScope's rule), and a cross-encoder cannot score "
+            f"{', '.join(other)}: add a Retrieval task for two-stage, drop the reranker, or drop those tasks")
+    return True
 
 
 def where_line(outcomes: list[TaskOutcome], files: dict[str, Path]) -> str:

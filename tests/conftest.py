@@ -174,3 +174,57 @@ def lay_out_hf_cache(cache: Path, repo_id: str, src: Path, commit: str, repo_typ
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(commit)  # no trailing newline, as the library writes
     return snapshot
+
+
+# --------------------------------------------------------------------------- dataset repos (hub layout)
+
+
+def write_dataset_repo(root: Path, configs: dict[str, dict[str, list[dict]]], title: str) -> None:
+    """A dataset repo as ``push_to_hub`` writes it: one parquet folder per config, a README configs block."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lines = ["---", "configs:"]
+    for config, splits in configs.items():
+        folder = "data" if config == "default" else config
+        lines += [f"- config_name: {config}", "  data_files:"]
+        for split, rows in splits.items():
+            path = root / folder / f"{split}-00000-of-00001.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pylist(rows), path)
+            lines += [f"  - split: {split}", f"    path: {folder}/{split}-*"]
+    lines += ["---", f"# {title}", "", "Test stand-in built from ../shared/data.", ""]
+    (root / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def build_retrieval_repo(root: Path, src: dict, split: str, legacy_ids: bool) -> None:
+    """A retrieval / reranking repo in both layouts mteb's RetrievalDatasetLoader reads.
+
+    ``src``: queries, unjudged, corpus, qrels, top_ranked. legacy_ids: BEIR-style ``_id`` columns and
+    qrels in the ``default`` config (mteb's older uploads); otherwise ``push_dataset_to_hub``'s ``id``
+    columns and a ``qrels`` config.
+    """
+    key = "_id" if legacy_ids else "id"
+    queries = [{key: q, "text": t} for q, t in {**src["queries"], **src.get("unjudged", {})}.items()]
+    corpus = [{key: d, "title": c["title"], "text": c["text"]} for d, c in src["corpus"].items()]
+    qrels = [{"query-id": q, "corpus-id": d, "score": s} for q, docs in src["qrels"].items() for d, s in docs.items()]
+    configs = {"corpus": {split: corpus}, "queries": {split: queries},
+               ("default" if legacy_ids else "qrels"): {split: qrels}}
+    if src.get("top_ranked") is not None:
+        configs["top_ranked"] = {split: [{"query-id": q, "corpus-ids": ids} for q, ids in src["top_ranked"].items()]}
+    write_dataset_repo(root, configs, "retrieval")
+
+
+def reranking_source(rows: list[dict], split: str) -> dict:
+    """A C-MTEB reranking split from ``{query, positive, negative}`` rows (ids as mteb's conversion makes them)."""
+    queries, corpus, qrels, top_ranked = {}, {}, {}, {}
+    for i, row in enumerate(rows):
+        qid = f"{split}_query{i}"
+        queries[qid] = row["query"]
+        docs = [(f"apositive_{qid}_{j:05d}", t, 1) for j, t in enumerate(row["positive"])]
+        docs += [(f"negative_{qid}_{j:05d}", t, 0) for j, t in enumerate(row["negative"])]
+        for did, text, _score in docs:
+            corpus[did] = {"title": "", "text": text}
+        qrels[qid] = {did: score for did, _t, score in docs}
+        top_ranked[qid] = [did for did, _t, _s in docs]
+    return {"queries": queries, "unjudged": {}, "corpus": corpus, "qrels": qrels, "top_ranked": top_ranked}

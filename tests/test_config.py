@@ -132,7 +132,9 @@ def test_evalscope_1x_shape_runs_unchanged(tmp_path: Path, data_dir):
                  "encode_kwargs": {"batch_size": 64, "normalize_embeddings": True}, "top_k": 10, "limits": 5}}})
     bi, ce = run.models
     assert bi.model_name_or_path == "AI-ModelScope/m3e-base"
-    assert bi.encode_kwargs == {"batch_size": 8, "normalize_embeddings": True}  # the model's own wins
+    # EvalScope's meaning: the eval-level encode_kwargs go to every call, over the model's own (issue 14)
+    assert bi.encode_kwargs == {"batch_size": 64, "normalize_embeddings": True}
+    assert bi.is_api and bi.model_name == "AI-ModelScope/m3e-base"  # EvalScope: model_name = a served model
     assert ce.encode_kwargs == {"batch_size": 64, "normalize_embeddings": True}
     assert run.eval.top_k == 10 and run.eval.limits == 5
     t2, mine = resolve_tasks(run.eval)
@@ -150,7 +152,6 @@ def test_evalscope_1x_shape_runs_unchanged(tmp_path: Path, data_dir):
 
 
 @pytest.mark.parametrize("eval_cfg,message", [
-    ({"task_types": ["Retrieval"]}, "eval.task_types (EvalScope's task filter) is not supported: list the tasks"),
     ({"custom_tasks": [{"name": "X"}]}, "eval.custom_tasks[0] needs a data_path"),
     ({"custom_tasks": [{"data_path": "/x", "eval_splits": ["dev", "test"]}]},
      "eval.custom_tasks[0].eval_splits has 2 splits"),
@@ -165,6 +166,54 @@ def test_evalscope_1x_bad_eval_is_one_line(eval_cfg, message):
     with pytest.raises(ConfigError, match="both 'model' and 'models'"):
         load_config({"eval_backend": "RAGEval", "eval_config": {
             "model": [{"model_name_or_path": "x"}], "models": [{"model_name_or_path": "x"}], "eval": {}}})
+
+
+def test_evalscope_task_filters_select_as_evalscope_does(caplog):
+    """task_types / languages select from mteb's registry when no task is named; with task_names they
+    are ignored (as EvalScope ignores them), with a warning; splits has no effect (logged)."""
+    from rag_eval.resolve.tasks import resolve_tasks
+
+    def run(ev):
+        return load_config({"eval_backend": "RAGEval", "eval_config": {
+            "tool": "MTEB", "models": [{"model_name_or_path": "x"}], "eval": ev}})
+
+    picked = run({"task_types": ["PairClassification"], "languages": ["cmn"]})
+    assert picked.eval.top_k == 10 and picked.models[0].max_seq_length == 512  # EvalScope 1.x defaults
+    names = {t.metadata.name for t in resolve_tasks(picked.eval)}
+    assert names == {"Cmnli", "Ocnli", "PawsXPairClassification"}
+    with caplog.at_level("WARNING", logger="rag_eval.config"):
+        named = run({"task_names": ["ATEC"], "task_types": ["Retrieval"], "splits": {"ATEC": ["test"]}})
+    assert [t.metadata.name for t in resolve_tasks(named.eval)] == ["ATEC"]
+    assert "eval.task_types ignored: task_names are given" in caplog.text and "eval.splits has no effect" in caplog.text
+
+
+@pytest.mark.parametrize("model,message", [
+    ({"model_name": "m", "is_cross_encoder": True}, "model[1].api_base is missing: an API reranker needs"),
+    ({"model_name": "m", "api_base": "127.0.0.1:8000", "is_cross_encoder": True},
+     "model[1].api_base is '127.0.0.1:8000'"),
+    ({"model_name": "m", "api_base": "http://h/v1", "is_cross_encoder": True, "rerank_schema": "jina"},
+     "model[1].rerank_schema is 'jina': use one of cohere, tei"),
+    ({"model_name": "m", "api_base": "http://h/v1", "is_cross_encoder": True, "request_timeout": 0},
+     "model[1].request_timeout is 0.0: use a number above 0"),
+])
+def test_bad_api_model_is_one_line(model, message):
+    with pytest.raises(ConfigError) as info:
+        load_config({"model": {"model_name_or_path": "x"}, "reranker": model, "eval": {"tasks": ["ATEC"]}})
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_reranker_alone_needs_rerankable_tasks(data_dir):
+    """EvalScope's rule: a bi-encoder and a reranker with no Retrieval task -> the reranker alone; a task a
+    cross-encoder cannot score stops the run in one line, before any model loads."""
+    from rag_eval import run_task
+
+    with pytest.raises(ConfigError) as info:
+        run_task({"model": {"model_name_or_path": "./not/loaded"},
+                  "reranker": {"model_name_or_path": "./not/loaded/either", "is_cross_encoder": True},
+                  "eval": {"tasks": [{"name": "Pairs", "type": "PairClassification",
+                                      "path": str(data_dir / "pair_classification/atec-zh")}]}})
+    assert str(info.value).startswith("no Retrieval task, so the reranker runs alone (EvalScope's rule), and a "
+                                      "cross-encoder cannot score Pairs (PairClassification)")
 
 
 def test_device_list_from_the_command_line():

@@ -18,7 +18,14 @@ import pytest
 
 from rag_eval.errors import ConfigError, DataError, HubError
 from rag_eval.resolve import task_data as td
-from tests.conftest import DATA, isolate_hubs, lay_out_hf_cache
+from tests.conftest import (
+    DATA,
+    build_retrieval_repo,
+    isolate_hubs,
+    lay_out_hf_cache,
+    reranking_source,
+    write_dataset_repo,
+)
 
 N_QUERIES = 30
 
@@ -60,27 +67,6 @@ def _jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def _write_parquet(path: Path, rows: list[dict]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-
-
-def _write_repo(root: Path, configs: dict[str, dict[str, list[dict]]], title: str) -> None:
-    """A dataset repo as push_to_hub writes it: one folder per config, README configs block."""
-    lines = ["---", "configs:"]
-    for config, splits in configs.items():
-        folder = "data" if config == "default" else config
-        lines += [f"- config_name: {config}", "  data_files:"]
-        for split, rows in splits.items():
-            _write_parquet(root / folder / f"{split}-00000-of-00001.parquet", rows)
-            lines += [f"  - split: {split}", f"    path: {folder}/{split}-*"]
-    lines += ["---", f"# {title}", "", "Test stand-in built from ../shared/data.", ""]
-    (root / "README.md").write_text("\n".join(lines), encoding="utf-8")
-
-
 def _retrieval_source() -> dict:
     """T2Retrieval (dev) from CMRC 2018: 30 queries with qrels, their passages and 20 others."""
     folder = DATA / "retrieval" / "cmrc2018-zh"
@@ -106,17 +92,7 @@ def _retrieval_source() -> dict:
 def _reranking_source() -> dict:
     """T2Reranking (dev) from STS-B-zh: ids as mteb's own conversion of C-MTEB's rows made them."""
     rows = [r for r in _jsonl(DATA / "reranking" / "stsb-rerank-zh" / "dev.jsonl") if r["positive"] and r["negative"]]
-    queries, corpus, qrels, top_ranked = {}, {}, {}, {}
-    for i, row in enumerate(rows[:N_QUERIES]):
-        qid = f"dev_query{i}"
-        queries[qid] = row["query"]
-        docs = [(f"apositive_{qid}_{j:05d}", t, 1) for j, t in enumerate(row["positive"])]
-        docs += [(f"negative_{qid}_{j:05d}", t, 0) for j, t in enumerate(row["negative"])]
-        for did, text, _score in docs:
-            corpus[did] = {"title": "", "text": text}
-        qrels[qid] = {did: score for did, _t, score in docs}
-        top_ranked[qid] = [did for did, _t, _s in docs]
-    return {"queries": queries, "unjudged": {}, "corpus": corpus, "qrels": qrels, "top_ranked": top_ranked}
+    return reranking_source(rows[:N_QUERIES], "dev")
 
 
 def _sts_source() -> dict:
@@ -124,31 +100,11 @@ def _sts_source() -> dict:
     return {"rows": [{"sentence1": r["sentence1"], "sentence2": r["sentence2"], "score": r["score"]} for r in rows]}
 
 
-def _build_retrieval_repo(root: Path, src: dict, legacy_ids: bool) -> None:
-    """Both layouts mteb's RetrievalDatasetLoader reads.
-
-    legacy_ids: BEIR-style ``_id`` columns and qrels in the ``default`` config (mteb's older
-    uploads); otherwise ``push_dataset_to_hub``'s ``id`` columns and a ``qrels`` config.
-    """
-    key = "_id" if legacy_ids else "id"
-    queries = [{key: q, "text": t} for q, t in {**src["queries"], **src["unjudged"]}.items()]
-    corpus = [{key: d, "title": c["title"], "text": c["text"]} for d, c in src["corpus"].items()]
-    qrels = [{"query-id": q, "corpus-id": d, "score": s} for q, docs in src["qrels"].items() for d, s in docs.items()]
-    configs = {
-        "corpus": {"dev": corpus},
-        "queries": {"dev": queries},
-        ("default" if legacy_ids else "qrels"): {"dev": qrels},
-    }
-    if src["top_ranked"] is not None:
-        configs["top_ranked"] = {"dev": [{"query-id": q, "corpus-ids": ids} for q, ids in src["top_ranked"].items()]}
-    _write_repo(root, configs, "retrieval")
-
-
 CASES = {
     # task: (source builder, repo builder)
-    "T2Retrieval": (_retrieval_source, lambda root, src: _build_retrieval_repo(root, src, legacy_ids=True)),
-    "T2Reranking": (_reranking_source, lambda root, src: _build_retrieval_repo(root, src, legacy_ids=False)),
-    "LCQMC": (_sts_source, lambda root, src: _write_repo(root, {"default": {"test": src["rows"]}}, "LCQMC")),
+    "T2Retrieval": (_retrieval_source, lambda root, src: build_retrieval_repo(root, src, "dev", legacy_ids=True)),
+    "T2Reranking": (_reranking_source, lambda root, src: build_retrieval_repo(root, src, "dev", legacy_ids=False)),
+    "LCQMC": (_sts_source, lambda root, src: write_dataset_repo(root, {"default": {"test": src["rows"]}}, "LCQMC")),
 }
 
 
@@ -329,7 +285,7 @@ def test_legacy_retrieval_layout_is_a_one_line_data_error(monkeypatch, tmp_path,
     """A C-MTEB 1.x style copy: corpus and queries as splits of one config, no qrels."""
     src, _repo = repos["T2Retrieval"]
     legacy = tmp_path / "legacy"
-    _write_repo(
+    write_dataset_repo(
         legacy,
         {
             "default": {

@@ -9,10 +9,18 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from rag_eval.config.schema import ModelConfig
 from rag_eval.errors import ConfigError, check_keys
+
+logger = logging.getLogger(__name__)
+
+#: EvalScope's defaults where rag_eval's differ, so its dicts give EvalScope's runs: MTEBModelConfig /
+#: ModelArguments.max_seq_length, and MTEBEvalConfig.top_k (1.x) / EvalArguments.top_k (<= 1.8)
+MODEL_DEFAULTS = {"max_seq_length": 512}
+TOP_K_1X, TOP_K_LEGACY = 10, 5
 
 
 def is_evalscope(raw: dict) -> bool:
@@ -30,7 +38,9 @@ def split_evalscope(raw: dict) -> tuple[list[Any], dict]:
     if str(tool).upper() != "MTEB":
         raise ConfigError(f"eval_config.tool is {tool!r}: rag_eval runs the 'MTEB' tool only")
     if "model_name_or_path" in ec:  # EvalScope's older flat shape
-        return _flat(ec)
+        models, ev = _flat(ec)
+        ev.setdefault("top_k", TOP_K_LEGACY)
+        return [{**MODEL_DEFAULTS, **m} for m in models], ev
     check_keys(ec, {"model", "models", "eval"}, "eval_config.")
     if "model" in ec and "models" in ec:
         raise ConfigError("eval_config has both 'model' and 'models': keep one (EvalScope >= 1.x writes 'models')")
@@ -40,10 +50,12 @@ def split_evalscope(raw: dict) -> tuple[list[Any], dict]:
     if not models:
         raise ConfigError("eval_config.model is empty: give a list with one bi-encoder")
     ev = _eval(dict(ec.get("eval") or {}))
-    shared = ev.pop("encode_kwargs", None) or {}  # EvalScope 1.x: eval-level encode_kwargs
-    models = [_model(m) for m in models]
+    ev.setdefault("top_k", TOP_K_1X if "models" in ec else TOP_K_LEGACY)
+    # EvalScope 1.x: eval-level encode_kwargs go to every encode / predict call, over the model's own
+    shared = ev.pop("encode_kwargs", None) or {}
+    models = [{**MODEL_DEFAULTS, **_model(m)} if isinstance(m, dict) else m for m in models]
     if shared:
-        models = [{**m, "encode_kwargs": {**shared, **(m.get("encode_kwargs") or {})}}
+        models = [{**m, "encode_kwargs": {**(m.get("encode_kwargs") or {}), **shared}}
                   if isinstance(m, dict) else m for m in models]
     return models, ev
 
@@ -60,28 +72,33 @@ def _flat(ec: dict) -> tuple[list[Any], dict]:
 
 
 def _model(model: Any) -> Any:
-    """EvalScope 1.x ``MTEBModelConfig``: ``model_name`` stands for ``model_name_or_path``."""
-    if isinstance(model, dict) and "model_name" in model:
-        model = dict(model)
-        name = model.pop("model_name")
-        model.setdefault("model_name_or_path", name)
+    """EvalScope 1.x ``MTEBModelConfig``: ``model_name`` (with ``api_base``, ``api_key``, ``dimensions``)
+    makes a served API model, and fills an empty ``model_name_or_path`` (EvalScope's validator does)."""
+    if isinstance(model, dict) and model.get("model_name") and not model.get("model_name_or_path"):
+        model = {**model, "model_name_or_path": model["model_name"]}
     return model
 
 
 def _eval(ev: dict) -> dict:
     """EvalScope 1.x ``MTEBEvalConfig`` keys in rag_eval's terms.
 
-    ``task_names`` are ``tasks``; each ``custom_tasks`` entry (``name``, ``data_path``,
-    ``eval_splits``: EvalScope's corpus/queries/qrels.jsonl folder) is a local Retrieval task;
-    ``encode_kwargs`` apply to every model under its own (merged by the caller).
+    ``task_names`` are ``tasks``; ``task_types`` / ``languages`` select from mteb's registry when no
+    task is named (EvalScope ignores them otherwise, and so does rag_eval, with a warning); each
+    ``custom_tasks`` entry (``name``, ``data_path``, ``eval_splits``: EvalScope's
+    corpus/queries/qrels.jsonl folder) is a local Retrieval task; ``encode_kwargs`` apply to every
+    model over its own (merged by the caller); ``splits`` has no effect (logged).
     """
-    for key in ("task_types", "languages", "splits"):
-        if ev.get(key) is not None:
-            raise ConfigError(
-                f"eval.{key} (EvalScope's task filter) is not supported: list the tasks by name in eval.tasks "
-                "(or task_names), or pick an eval group such as eval=cmteb_retrieval"
-            )
-        ev.pop(key, None)
+    if ev.pop("splits", None) is not None:
+        logger.warning("eval.splits has no effect (EvalScope declares it and never reads it): each task runs "
+                       "its own eval splits")
+    filters = {k: ev.pop(k) for k in ("task_types", "languages") if ev.get(k)}
+    for k in ("task_types", "languages"):
+        ev.pop(k, None)
+    if filters and (ev.get("tasks") or ev.get("task_names")):
+        logger.warning("eval.%s ignored: task_names are given, and EvalScope then runs exactly those",
+                       " / eval.".join(filters))
+    else:
+        ev.update(filters)  # EvalScope: mteb.get_tasks(task_types=..., languages=...) over mteb's registry
     tasks = list(ev.pop("tasks", None) or []) + list(ev.pop("task_names", None) or [])
     for i, custom in enumerate(ev.pop("custom_tasks", None) or []):
         where = f"eval.custom_tasks[{i}]"

@@ -9,6 +9,7 @@ one :class:`ConfigError` line that names the key.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from rag_eval.config.evalscope import is_evalscope, split_evalscope
 from rag_eval.config.schema import HUBS, MODEL_TYPES, POOLING_MODES, EvalConfig, ModelConfig, RunConfig
 from rag_eval.errors import ConfigError, check_keys
+
+logger = logging.getLogger(__name__)
 
 _HYDRA_KEYS = {"model", "reranker", "eval", "hydra"}
 
@@ -91,6 +94,10 @@ def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
     if kind.startswith("int"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
+    elif kind.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
     elif kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -113,11 +120,47 @@ def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
     return value
 
 
+#: keys of a local model that an API model has no use for: (key, its default)
+_LOCAL_ONLY = (("pooling_mode", None), ("model_type", "sentence_transformer"), ("model_kwargs", {}),
+               ("config_kwargs", {}), ("trust_remote_code", False), ("device", None), ("revision", None))
+
+
+def _check_api(m: ModelConfig, where: str) -> None:
+    """An API model: fill model_name / model_name_or_path / api_base as EvalScope does, check the rest."""
+    from rag_eval.resolve.api_models import RERANK_SCHEMAS
+
+    m.model_name = m.model_name or m.model_name_or_path or None
+    if not m.model_name:
+        raise ConfigError(f"{where}.model_name is empty: an API model (api_base) needs the model id the server "
+                          "serves")
+    m.model_name_or_path = m.model_name_or_path or m.model_name
+    if not m.api_base:
+        if m.is_cross_encoder:
+            raise ConfigError(f"{where}.api_base is missing: an API reranker needs the server's base URL, "
+                              "e.g. http://127.0.0.1:7997/v1 (it posts to <api_base>/rerank)")
+        m.api_base = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    if not str(m.api_base).startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.api_base is {m.api_base!r}: use an http(s) URL such as http://127.0.0.1:7997/v1")
+    if m.rerank_schema not in RERANK_SCHEMAS:
+        raise ConfigError(f"{where}.rerank_schema is {m.rerank_schema!r}: use one of {', '.join(RERANK_SCHEMAS)}")
+    for key, low in (("request_timeout", 0), ("max_retries", -1), ("concurrency", 0)):
+        if getattr(m, key) <= low:
+            raise ConfigError(f"{where}.{key} is {getattr(m, key)}: use a number above {low}")
+    if m.dimensions is not None and m.dimensions <= 0:
+        raise ConfigError(f"{where}.dimensions is {m.dimensions}: use a positive integer or null")
+    for key, default in _LOCAL_ONLY:
+        value = getattr(m, key)
+        if value is not None and value != default:
+            logger.warning("%s.%s does not apply to an API model (%s) and is ignored", where, key, m.api_base)
+
+
 def _check(run: RunConfig) -> None:
     """Cross-field rules that a type check cannot express."""
     ev = run.eval
     for i, m in enumerate(run.models):
         where = f"model[{i}]"
+        if m.is_api:
+            _check_api(m, where)
         if not m.model_name_or_path:
             raise ConfigError(f"{where}.model_name_or_path is empty: give a hub id or a local path")
         if m.hub not in HUBS:
@@ -152,7 +195,7 @@ def _check(run: RunConfig) -> None:
         )
     if ev.hub not in HUBS:
         raise ConfigError(f"eval.hub is {ev.hub!r}: use one of {', '.join(HUBS)}")
-    if not ev.tasks and not ev.benchmark:
+    if not ev.tasks and not ev.benchmark and not ev.task_types and not ev.languages:
         raise ConfigError("eval.tasks is empty: name at least one task, e.g. eval=demo")
     for key in ("limits", "corpus_size"):
         value = getattr(ev, key)

@@ -39,6 +39,21 @@ class ModelConfig:
     # a device name, or a list (cuda:0, cuda:1) to encode on all of them (bi-encoder only);
     # typed Any because OmegaConf has no str-or-list type: load_config checks it
     device: Any = field(default=None, metadata={"kind": "device"})
+    # --- a model served behind an HTTP API (EvalScope's keys; see rag_eval/resolve/api_models.py) ---
+    # the id the server serves; as in EvalScope, setting it (or api_base) makes this an API model
+    model_name: str | None = None
+    api_base: str | None = None  # e.g. http://127.0.0.1:7997/v1 (bi-encoder default: OPENAI_BASE_URL or OpenAI's)
+    api_key: str | None = None  # else RAG_EVAL_API_KEY / OPENAI_API_KEY; never written into results or logs
+    dimensions: int | None = None  # the /embeddings `dimensions` field (server-side Matryoshka)
+    rerank_schema: str = "cohere"  # cohere: {model, query, documents} | tei: {query, texts}
+    request_timeout: float = 60.0  # seconds per request
+    max_retries: int = 3  # on timeouts, connection errors, HTTP 429 and 5xx, with exponential backoff
+    concurrency: int = 1  # requests in flight
+    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request body
+
+    @property
+    def is_api(self) -> bool:
+        return bool(self.model_name or self.api_base)
 
 
 @dataclass
@@ -48,8 +63,10 @@ class EvalConfig:
     tasks: list[Any] = field(default_factory=list)  # names, or dicts for local data
     # an mteb benchmark whose tasks are evaluated too (e.g. "MTEB(cmn, v1)", C-MTEB)
     benchmark: str | None = None
-    # keep only the benchmark's / named built-in tasks of these types (empty: all)
+    # filters on the built-in tasks (the benchmark's and the named ones; with neither, they select from
+    # mteb's whole registry, as EvalScope's task_types / languages do); empty: no filter
     task_types: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)  # ISO 639-3 codes (cmn) or with script (cmn-Hans)
     dataset_path: str | None = None  # EvalScope: the folder of a Custom* task
     verbosity: int = 2
     output_folder: str = "outputs"
@@ -112,6 +129,20 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     if "base.yaml" in store.repo.get("model", {}):
         return
-    store.store(group="model", name="base", node=ModelConfig)
-    store.store(group="reranker", name="base", node=ModelConfig(is_cross_encoder=True))
+    store.store(group="model", name="base", node=_open_mappings(ModelConfig()))
+    store.store(group="reranker", name="base", node=_open_mappings(ModelConfig(is_cross_encoder=True)))
     store.store(group="eval", name="base", node=EvalConfig)
+
+
+#: free-form mappings: ``model.model_kwargs.torch_dtype=float16`` adds a key without Hydra's ``+``
+OPEN_MAPPINGS = ("prompts", "model_kwargs", "config_kwargs", "encode_kwargs", "extra_body")
+
+
+def _open_mappings(model: ModelConfig):
+    """The typed node, with its free-form mappings open to new keys (Hydra closes the rest)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(model)
+    for key in OPEN_MAPPINGS:
+        OmegaConf.set_struct(node[key], False)
+    return node

@@ -177,10 +177,45 @@ def attach_task_prompts(model: LoadedModel, tasks: list[Any]) -> None:
     model.encoder.model_prompts = encoder_prompts or None
 
 
+def _api_model(cfg: ModelConfig, where: str) -> LoadedModel:
+    """A served model (``model_name`` / ``api_base``): checked against the server, nothing downloaded."""
+    from mteb.models.abs_encoder import AbsEncoder
+    from mteb.models.model_meta import ModelMeta
+
+    from rag_eval.resolve import api_models
+
+    client = api_models.ApiClient(cfg.api_base, api_models.api_key_from(cfg.api_key), timeout=cfg.request_timeout,
+                                  max_retries=cfg.max_retries)
+    client.check_model(cfg.model_name, where)
+    settings = {"dimensions": cfg.dimensions, "extra_body": cfg.extra_body} if not cfg.is_cross_encoder else {
+        "schema": cfg.rerank_schema, "extra_body": cfg.extra_body}
+    revision = api_models.api_revision(cfg.api_base, cfg.model_name, **settings)
+    name = cfg.name or cfg.model_name
+    meta = ModelMeta.create_empty(overwrites={"name": name, "revision": revision})
+    # EvalScope's rule for a client without the server's tokenizer: max_seq_length x 3 characters
+    max_chars = 3 * cfg.max_seq_length if cfg.max_seq_length else None
+    if cfg.is_cross_encoder:
+        encoder = api_models.ApiReranker(client, cfg.model_name, schema=cfg.rerank_schema,
+                                         query_prefix=cfg.prompt or "", max_chars=max_chars,
+                                         extra_body=cfg.extra_body, concurrency=cfg.concurrency, meta=meta)
+    else:
+        # the prompt keys mteb knows, as its own wrappers keep them (attach_task_prompts adds local tasks')
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            known, _ = AbsEncoder.validate_task_to_prompt_name(model_prompts(cfg), raise_for_invalid_keys=False)
+        encoder = api_models.ApiEncoder(client, cfg.model_name, dimensions=cfg.dimensions,
+                                        model_prompts=known or None, max_chars=max_chars,
+                                        extra_body=cfg.extra_body, concurrency=cfg.concurrency, meta=meta)
+    resolved = ResolvedModel(model_id=cfg.model_name, path=Path(), revision=revision, source="api")
+    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=revision)
+
+
 def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
     from mteb.models import SentenceTransformerEncoderWrapper
     from mteb.models.model_meta import ModelMeta
 
+    if cfg.is_api:
+        return _api_model(cfg, "model[0]")
     resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
     model = build_sentence_transformer(cfg, resolved.path)
     with warnings.catch_warnings():
@@ -202,6 +237,8 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
     from mteb.models.sentence_transformer_wrapper import CrossEncoderWrapper
     from sentence_transformers import CrossEncoder
 
+    if cfg.is_api:
+        return _api_model(cfg, "model[1]")
     resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
     if cfg.trust_remote_code:
         logger.warning("trust_remote_code is on for %s: its own code will run", cfg.model_name_or_path)

@@ -32,26 +32,58 @@ TASK_ENTRY_KEYS = {"name", "type", "path", "split", "main_score", "lang", "descr
 
 
 def resolve_tasks(ev: EvalConfig, base_dir: Path | None = None) -> list[Any]:
-    """Build one mteb task object per task of the run (data not loaded yet).
+    """Build one mteb task object per task of the run (data not loaded yet), in config order.
 
     The tasks are ``eval.benchmark``'s (mteb's own task objects, with the benchmark's splits), then
-    one per entry of ``eval.tasks``; ``eval.task_types`` keeps the built-in ones of those types.
+    one per entry of ``eval.tasks``. ``eval.task_types`` / ``eval.languages`` filter the built-in
+    ones (mteb's ``filter_tasks``); with no benchmark and no named built-in task they select from
+    mteb's whole registry (``mteb.get_tasks``), as EvalScope's filters do. Tasks declared from local
+    data (with a ``type``) are always kept.
     """
+    entries = [(entry, f"eval.tasks[{i}]") for i, entry in enumerate(ev.tasks)]
+    declared = [_is_declared(entry, ev) for entry, _ in entries]
+    builtin = _benchmark_tasks(ev.benchmark)
+    builtin += [resolve_task(e, ev, where, base_dir) for (e, where), d in zip(entries, declared, strict=True) if not d]
+    filters = bool(ev.task_types or ev.languages)
+    if filters and not builtin:
+        builtin = _registry_tasks(ev)
+    elif filters:
+        builtin = _filtered(builtin, ev)
+    local = [resolve_task(e, ev, where, base_dir) for (e, where), d in zip(entries, declared, strict=True) if d]
     tasks, seen = [], set()
-    candidates = _benchmark_tasks(ev.benchmark)
-    candidates += [resolve_task(entry, ev, f"eval.tasks[{i}]", base_dir) for i, entry in enumerate(ev.tasks)]
-    for task in candidates:
+    for task in builtin + local:
         name = task.metadata.name
-        if ev.task_types and task.metadata.type not in ev.task_types:
-            continue
         if name in seen:
             raise ConfigError(f"eval.tasks names '{name}' twice: list each task once")
         seen.add(name)
         tasks.append(task)
     if not tasks:
-        raise ConfigError(f"eval.task_types {list(ev.task_types)} leaves no task of the run: "
-                          f"use types of the listed tasks ({', '.join(task_types.TYPE_ORDER)})")
+        raise ConfigError(f"eval.task_types {list(ev.task_types)} / eval.languages {list(ev.languages)} leave no "
+                          f"task of the run: use types of the listed tasks ({', '.join(task_types.TYPE_ORDER)})")
     return tasks
+
+
+def _is_declared(entry: Any, ev: EvalConfig) -> bool:
+    """A task declared from local data (a ``type``, or EvalScope's ``Custom<Type>``)."""
+    if isinstance(entry, str):
+        return entry.startswith("Custom") and entry[6:] in task_types.TASK_TYPES
+    return isinstance(entry, dict) and entry.get("type") is not None
+
+
+def _filtered(tasks: list[Any], ev: EvalConfig) -> list[Any]:
+    import mteb
+
+    return list(mteb.filter_tasks(tasks, task_types=ev.task_types or None, languages=ev.languages or None))
+
+
+def _registry_tasks(ev: EvalConfig) -> list[Any]:
+    """mteb's tasks of these types / languages (its defaults: no superseded, private or beta tasks)."""
+    import mteb
+
+    try:
+        return list(mteb.get_tasks(task_types=ev.task_types or None, languages=ev.languages or None))
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"eval.task_types / eval.languages: {' '.join(str(exc).split())}") from None
 
 
 def _benchmark_tasks(name: str | None) -> list[Any]:

@@ -180,6 +180,9 @@ class CachingEncoder:
     def _encode_new(self, texts: list[str], call: dict[str, Any], bar: Any) -> np.ndarray:
         """Encode ``texts`` (unique, none cached) through the wrapped mteb encoder; rows in input order."""
         batch_size = int(call.get("batch_size") or 32)
+        if getattr(self.encoder, "batches_itself", False):  # a served model: its own requests, in order
+            vecs = self.encoder.encode(_loader(texts), on_batch=bar.update, show_progress_bar=False, **call)
+            return _as_numpy(vecs)
         if self.devices:
             # the pool splits each call over its workers; a few batches per worker per call
             # keeps every device busy and the progress bar moving
@@ -243,6 +246,9 @@ def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
         "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
     }
+    if cfg.is_api:  # a served model: the server and the request settings (never the key)
+        settings.update(api_base=cfg.api_base, model_name=cfg.model_name, dimensions=cfg.dimensions,
+                        extra_body=cfg.extra_body)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return cache_folder(output_folder, "embeddings", model.name, model.revision, digest)
 

@@ -13,6 +13,7 @@ from rag_eval.config import EvalConfig
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.results import ResultPlace, TaskOutcome, write_model_meta
 from rag_eval.stages.embedding_cache import cached_encoder
+from rag_eval.stages.reranking import LengthSortedCrossEncoder
 from rag_eval.stages.task_steps import (
     cached_outcome,
     evaluate_task,
@@ -25,9 +26,14 @@ from rag_eval.stages.task_steps import (
 
 
 def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_folder: Path) -> list[TaskOutcome]:
+    """``model`` on every task: a bi-encoder (behind the embedding cache), or a cross-encoder alone on
+    tasks with candidate lists (EvalScope's rule for a reranker with no Retrieval task)."""
     place = ResultPlace(model.name, model.revision)
     write_model_meta(place.model_folder(output_folder), model.encoder.mteb_model_meta)
-    encoder = cached_encoder(model, output_folder if ev.cache_embeddings else None, stage="one-stage")
+    if model.config.is_cross_encoder:
+        encoder: Any = LengthSortedCrossEncoder(model.encoder, "one-stage")
+    else:
+        encoder = cached_encoder(model, output_folder if ev.cache_embeddings else None, stage="one-stage")
     outcomes = []
     try:
         for task in tasks:
@@ -50,5 +56,6 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
                 if task.data_loaded:
                     task.unload_data()
     finally:
-        encoder.close()
+        if hasattr(encoder, "close"):
+            encoder.close()
     return outcomes

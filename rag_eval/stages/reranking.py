@@ -36,6 +36,10 @@ class LengthSortedCrossEncoder:
         total = len(getattr(inputs1, "dataset", ()) or ())
         texts = _compat.cross_encoder_texts(self.wrapper, inputs1, inputs2)
         with progress(total, task=task_metadata.name, stage=self.stage, step="rerank", show=show) as bar:
+            if getattr(self.wrapper, "batches_itself", False):  # a served reranker: its own requests
+                return np.asarray(self.wrapper.predict(inputs1, inputs2, task_metadata=task_metadata,
+                                                       hf_split=hf_split, hf_subset=hf_subset, on_batch=bar.update,
+                                                       **kwargs))
             if texts is None:
                 scores = self.wrapper.predict(inputs1, inputs2, task_metadata=task_metadata, hf_split=hf_split,
                                               hf_subset=hf_subset, prompt_type=prompt_type, show_progress_bar=False,

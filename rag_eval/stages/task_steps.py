@@ -89,6 +89,9 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
             "model_kwargs": {k: str(v) for k, v in cfg.model_kwargs.items()},
             "encode_kwargs": cfg.encode_kwargs,
         },
+        **({"api": {"api_base": cfg.api_base, "model_name": cfg.model_name, "dimensions": cfg.dimensions,
+                    "rerank_schema": cfg.rerank_schema if cfg.is_cross_encoder else None}}
+           if cfg.is_api else {}),  # never the key
         **more,
     }
 

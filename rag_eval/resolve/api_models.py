@@ -1,0 +1,318 @@
+"""Models served behind an HTTP API: an OpenAI-compatible ``/embeddings`` bi-encoder and a ``/rerank``
+cross-encoder, as mteb encoders (``encode``) and cross-encoders (``predict``).
+
+mteb 2.26 ships ``OpenAIAPIEncodeWrapper`` / ``OpenAIAPIRerankWrapper``; rag_eval has its own client
+because those do not fit a served-model evaluation: they retry 5xx without any pause, check the
+server without the API key (a server that needs one fails in the constructor), ignore their
+``prompt_dict``, send vLLM's chat ``messages`` by default, and the reranker sends one HTTP request
+per (query, document) pair. Here:
+
+* **Batching**: ``encode_kwargs.batch_size`` texts per ``/embeddings`` request; the reranker sends one
+  request per query with up to ``batch_size`` of its documents; ``concurrency`` requests in flight.
+* **Retries**: timeouts, connection errors, HTTP 429 and 5xx are retried ``max_retries`` times with
+  exponential backoff; ``request_timeout`` seconds per request.
+* **Errors**: an unreachable server, HTTP 401/403, a model the server does not serve, any other 4xx
+  and a malformed response each raise one :class:`ApiError` line naming the endpoint. They stop the
+  run (as bad input does); tasks already finished stay on disk.
+* **Schemas** (``rerank_schema``): ``cohere`` (Cohere, Jina, vLLM, infinity, EvalScope:
+  ``{model, query, documents, top_n}`` -> ``results[].index / relevance_score``) or ``tei``
+  (Hugging Face text-embeddings-inference: ``{query, texts}`` -> ``[{index, score}]``).
+  ``extra_body`` is merged into every request (e.g. ``{raw_scores: true}`` for TEI / infinity logits).
+* **Keys**: ``api_key`` from the config, else ``RAG_EVAL_API_KEY`` / ``OPENAI_API_KEY``; sent as a
+  Bearer header, never logged or written into results.
+
+Prompts are applied here (the server applies none): mteb's prompt keys, as for a local model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from rag_eval import _compat
+from rag_eval.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV_VARS = ("RAG_EVAL_API_KEY", "OPENAI_API_KEY")
+RERANK_SCHEMAS = ("cohere", "tei")
+_RETRY_STATUS = {408, 409, 429}
+_BACKOFF_S = 0.5
+
+
+class ApiError(ConfigError):
+    """A served model could not be used (unreachable, refused, wrong model, malformed answer)."""
+
+
+def api_key_from(configured: str | None) -> str | None:
+    """The key to send: the configured one, else the first set of ``KEY_ENV_VARS``."""
+    if configured:
+        return configured
+    return next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
+
+
+def api_revision(api_base: str, model_name: str, **settings: Any) -> str:
+    """The results' revision of a served model: which server and settings produced it."""
+    text = "\0".join([api_base.rstrip("/"), model_name, *(f"{k}={v}" for k, v in sorted(settings.items()))])
+    return "api-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+class ApiClient:
+    """JSON over HTTP to one server, with retries, backoff, a timeout and one-line errors."""
+
+    def __init__(self, api_base: str, api_key: str | None, *, timeout: float = 60.0, max_retries: int = 3):
+        import requests
+
+        self.api_base = api_base.rstrip("/")
+        self.timeout, self.max_retries = timeout, max_retries
+        self.session = requests.Session()
+        self.session.headers["Content-Type"] = "application/json"
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.requests_sent = 0  # every POST, retries included (a warm rerun sends none)
+
+    def url(self, path: str) -> str:
+        return f"{self.api_base}/{path.lstrip('/')}"
+
+    def post(self, path: str, payload: dict[str, Any]) -> Any:
+        return self._send("POST", self.url(path), payload)
+
+    def _send(self, method: str, url: str, payload: dict[str, Any] | None = None,
+              absent: tuple[int, ...] = ()) -> Any:
+        """The JSON answer; None for a status in ``absent`` (a route the server does not have)."""
+        import requests
+
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                if method == "POST":
+                    self.requests_sent += 1
+                response = self.session.request(method, url, json=payload, timeout=self.timeout)
+            except requests.Timeout:
+                if last:
+                    raise ApiError(f"{url} did not answer within request_timeout={self.timeout:g} s "
+                                   f"({self.max_retries + 1} tries): raise model.request_timeout or check the "
+                                   "server") from None
+            except requests.ConnectionError as exc:
+                if last:
+                    raise ApiError(f"cannot reach {url} ({_reason(exc)}): check model.api_base and that the "
+                                   "server is running") from None
+            else:
+                status = response.status_code
+                if status in absent:
+                    return None
+                if status < 400:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise ApiError(f"malformed response from {url}: not JSON "
+                                       f"({_snippet(response.text)!r})") from None
+                if status not in _RETRY_STATUS and status < 500 or last:
+                    raise _http_error(url, status, response.text, payload)
+            time.sleep(_BACKOFF_S * 2 ** attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def served_models(self) -> list[str] | None:
+        """The model ids ``GET <api_base>/models`` lists (None when the server has no such route)."""
+        # TEI and some gateways have no /models: then the first request tells instead
+        answer = self._send("GET", self.url("models"), absent=(404, 405))
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, list):
+            return None
+        return [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id") is not None]
+
+    def check_model(self, model_name: str, where: str) -> None:
+        """Fail at load time (one line) when the server is down, refuses the key or lacks the model."""
+        served = self.served_models()
+        if served is not None and served and model_name not in served:
+            raise ApiError(f"{where}.model_name '{model_name}' is not served at {self.url('models')} "
+                           f"(it serves: {', '.join(served[:10])}): fix model_name")
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out"):
+        if marker in text:
+            return marker
+    return _snippet(text, 120)
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _http_error(url: str, status: int, body: str, payload: dict[str, Any] | None) -> ApiError:
+    detail = _snippet(body)
+    if status in (401, 403):
+        return ApiError(f"HTTP {status} from {url} ({detail}): the server refused the API key: set model.api_key "
+                        f"or one of {', '.join(KEY_ENV_VARS)}")
+    model = (payload or {}).get("model")
+    if model and status in (400, 404, 422) and ("model" in body.lower()):
+        return ApiError(f"HTTP {status} from {url} ({detail}): is model_name '{model}' served there?")
+    return ApiError(f"HTTP {status} from {url} ({detail})")
+
+
+def _in_parallel(calls: list[Callable[[], Any]], concurrency: int) -> list[Any]:
+    """Run ``calls`` with up to ``concurrency`` in flight; results in call order."""
+    if concurrency <= 1 or len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def _texts(inputs: Any) -> list[str]:
+    return [text for batch in inputs for text in batch["text"]]
+
+
+class ApiEncoder:
+    """An OpenAI-compatible ``/embeddings`` endpoint as an mteb encoder."""
+
+    #: the embedding cache sends all of a call's new texts at once: this encoder batches itself
+    batches_itself = True
+
+    def __init__(self, client: ApiClient, model_name: str, *, dimensions: int | None = None,
+                 model_prompts: dict[str, str] | None = None, max_chars: int | None = None,
+                 extra_body: dict[str, Any] | None = None, concurrency: int = 1, meta: Any = None):
+        self.client, self.model_name, self.dimensions = client, model_name, dimensions
+        self.model_prompts = model_prompts
+        self.max_chars, self.extra_body, self.concurrency = max_chars, dict(extra_body or {}), concurrency
+        self.mteb_model_meta = meta
+
+    def prompt_for(self, task_metadata: Any, prompt_type: Any) -> str:
+        prompts = self.model_prompts or {}
+        name = _compat.prompt_name(prompts, task_metadata, prompt_type) if prompts else None
+        return prompts.get(name, "") if name else ""
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str = "", hf_subset: str = "",
+               prompt_type: Any = None, batch_size: int = 32, on_batch: Callable[[int], Any] | None = None,
+               **kwargs: Any) -> np.ndarray:
+        prompt = self.prompt_for(task_metadata, prompt_type)
+        texts = [self._clip(prompt + t) for t in _texts(inputs)]
+        size = max(1, int(batch_size or 32))
+        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+
+        def request(chunk: list[str]) -> np.ndarray:
+            vectors = self._embed(chunk)
+            if on_batch is not None:
+                on_batch(len(chunk))
+            return vectors
+
+        parts = _in_parallel([lambda c=c: request(c) for c in chunks], self.concurrency)
+        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+    def _clip(self, text: str) -> str:
+        return text[: self.max_chars] if self.max_chars else text
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        payload: dict[str, Any] = {"model": self.model_name, "input": texts, "encoding_format": "float",
+                                   **self.extra_body}
+        if self.dimensions:
+            payload["dimensions"] = self.dimensions
+        answer = self.client.post("embeddings", payload)
+        url = self.client.url("embeddings")
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, list) or len(data) != len(texts):
+            got = f"{len(data)} items" if isinstance(data, list) else _snippet(repr(answer), 120)
+            raise ApiError(f"malformed response from {url}: expected data[] with {len(texts)} embeddings, got {got}")
+        rows: list[Any] = [None] * len(texts)
+        for pos, item in enumerate(data):
+            vector = item.get("embedding") if isinstance(item, dict) else None
+            index = item.get("index", pos) if isinstance(item, dict) else pos
+            if not isinstance(vector, list) or not isinstance(index, int) or not 0 <= index < len(texts):
+                raise ApiError(f"malformed response from {url}: data[{pos}] has no embedding list / valid index")
+            rows[index] = vector
+        try:
+            vectors = np.asarray(rows, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ApiError(f"malformed response from {url}: embeddings of different lengths") from None
+        if vectors.ndim != 2:
+            raise ApiError(f"malformed response from {url}: embeddings are not a list of vectors")
+        return vectors
+
+    def similarity(self, a: Any, b: Any) -> Any:
+        from mteb.similarity_functions import cos_sim
+
+        return cos_sim(a, b)
+
+    def similarity_pairwise(self, a: Any, b: Any) -> Any:
+        from mteb.similarity_functions import pairwise_cos_sim
+
+        return pairwise_cos_sim(a, b)
+
+
+class ApiReranker:
+    """A ``/rerank`` endpoint as an mteb cross-encoder: one request per query and its documents."""
+
+    batches_itself = True
+
+    def __init__(self, client: ApiClient, model_name: str, *, schema: str = "cohere", query_prefix: str = "",
+                 max_chars: int | None = None, extra_body: dict[str, Any] | None = None, concurrency: int = 1,
+                 meta: Any = None):
+        if schema not in RERANK_SCHEMAS:
+            raise ConfigError(f"rerank_schema is {schema!r}: use one of {', '.join(RERANK_SCHEMAS)}")
+        self.client, self.model_name, self.schema = client, model_name, schema
+        self.query_prefix, self.max_chars = query_prefix, max_chars
+        self.extra_body, self.concurrency = dict(extra_body or {}), concurrency
+        self.mteb_model_meta = meta
+
+    def predict(self, inputs1: Any, inputs2: Any, *, task_metadata: Any = None, hf_split: str = "",
+                hf_subset: str = "", prompt_type: Any = None, batch_size: int = 32,
+                on_batch: Callable[[int], Any] | None = None, **kwargs: Any) -> np.ndarray:
+        return self.score_pairs(list(zip(_texts(inputs1), _texts(inputs2), strict=True)), batch_size, on_batch)
+
+    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int = 32,
+                    on_batch: Callable[[int], Any] | None = None) -> np.ndarray:
+        """Scores of (query, document) pairs, in input order; pairs are grouped by query."""
+        by_query: dict[str, list[int]] = {}
+        for i, (query, _) in enumerate(pairs):
+            by_query.setdefault(query, []).append(i)
+        size = max(1, int(batch_size or 32))
+        jobs = [(query, rows[i:i + size]) for query, rows in by_query.items() for i in range(0, len(rows), size)]
+        scores = np.zeros(len(pairs), dtype=np.float32)
+
+        def request(query: str, rows: list[int]) -> None:
+            got = self._rerank(self._clip(self.query_prefix + query), [self._clip(pairs[i][1]) for i in rows])
+            scores[rows] = got
+            if on_batch is not None:
+                on_batch(len(rows))
+
+        _in_parallel([lambda q=q, r=r: request(q, r) for q, r in jobs], self.concurrency)
+        return scores
+
+    def _clip(self, text: str) -> str:
+        return text[: self.max_chars] if self.max_chars else text
+
+    def _rerank(self, query: str, documents: list[str]) -> np.ndarray:
+        if self.schema == "tei":
+            payload: dict[str, Any] = {"query": query, "texts": documents, **self.extra_body}
+        else:
+            payload = {"model": self.model_name, "query": query, "documents": documents,
+                       "top_n": len(documents), "return_documents": False, **self.extra_body}
+        answer = self.client.post("rerank", payload)
+        url = self.client.url("rerank")
+        results = answer if self.schema == "tei" else (answer.get("results") if isinstance(answer, dict) else None)
+        if not isinstance(results, list):
+            expected = "a list of {index, score}" if self.schema == "tei" else "results[]"
+            raise ApiError(f"malformed response from {url}: expected {expected} ({self.schema} schema), "
+                           f"got {_snippet(repr(answer), 120)}")
+        out = np.full(len(documents), np.nan, dtype=np.float32)
+        for pos, item in enumerate(results):
+            if not isinstance(item, dict):
+                raise ApiError(f"malformed response from {url}: result {pos} is not an object")
+            index = item.get("index", pos)
+            score = item.get("relevance_score", item.get("score"))
+            if not isinstance(index, int) or not 0 <= index < len(documents) or not isinstance(score, (int, float)):
+                raise ApiError(f"malformed response from {url}: result {pos} has no valid index / relevance_score")
+            out[index] = score
+        if np.isnan(out).any():
+            raise ApiError(f"malformed response from {url}: {int(np.isnan(out).sum())} of {len(documents)} "
+                           "documents got no score")
+        return out
