@@ -21,8 +21,9 @@ class RunScores(dict):
 
     In a two-stage run each task holds its stages: ``{task: {"stage1": {...}, "stage2": {...}}}``.
 
-    ``failed`` maps each failed task to its one-line error; ``outcomes`` holds every
-    :class:`TaskOutcome` (per stage, with timings and samples).
+    ``failed`` maps each failed task to its one-line error; ``skipped`` the tasks a model cannot score
+    (BM25 on STS, ...) to why; ``outcomes`` holds every :class:`TaskOutcome` (per stage, with timings
+    and samples). A ``top_k`` sweep keys stage 2 per value: ``"stage2@top10"``, ``"stage2@top100"``.
     """
 
     def __init__(self, outcomes: list[TaskOutcome]):
@@ -30,11 +31,15 @@ class RunScores(dict):
         self.outcomes = outcomes
         self.failed = {(f"{o.task}/{o.stage}" if o.stage else o.task): o.error
                        for o in outcomes if o.status == "failed"}
+        self.skipped = {o.task: o.error for o in outcomes if o.status == "skipped"}
+        sweeps = {o.task for o in outcomes if o.top_k is not None} if len(
+            {o.top_k for o in outcomes if o.top_k is not None}) > 1 else set()
         for o in outcomes:
-            if o.status == "failed":
+            if o.status in ("failed", "skipped"):
                 continue
-            if o.stage:  # two-stage: {task: {stage: {split: metrics}}}
-                self.setdefault(o.task, {})[o.stage] = o.scores
+            if o.stage:  # two-stage: {task: {stage: {split: metrics}}}; a top_k sweep: "stage2@top<k>"
+                key = f"{o.stage}@top{o.top_k}" if o.task in sweeps and o.top_k is not None else o.stage
+                self.setdefault(o.task, {})[key] = o.scores
             else:
                 self[o.task] = o.scores
 
@@ -121,7 +126,7 @@ def reranker_alone(tasks: list[Any]) -> bool:
 
 def where_line(outcomes: list[TaskOutcome], files: dict[str, Path]) -> str:
     """One line: where the run's result files, the summary and the charts are."""
-    folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes if o.path is not None))
+    folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes if o.path is not None and o.status != "skipped"))
     charts = [str(files[k]) for k in ("scores_chart", "speed_chart") if k in files]
     return (f"rag_eval: results in {', '.join(folders)}; summary {files['md']}"
             + (f"; charts {', '.join(charts)}" if charts else ""))

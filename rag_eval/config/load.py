@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config.evalscope import is_evalscope, split_evalscope
-from rag_eval.config.schema import HUBS, MODEL_TYPES, POOLING_MODES, EvalConfig, ModelConfig, RunConfig
+from rag_eval.config.schema import (
+    FUSIONS,
+    HUBS,
+    MODEL_TYPES,
+    OUTPUT_DTYPES,
+    POOLING_MODES,
+    SEARCH_BACKENDS,
+    EvalConfig,
+    ModelConfig,
+    RunConfig,
+)
 from rag_eval.errors import ConfigError, check_keys
 
 logger = logging.getLogger(__name__)
@@ -79,6 +89,11 @@ def _build(cls: type, raw: Any, where: str) -> Any:
 
 def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
     kind = str(f.type)
+    if f.metadata.get("kind") == "top_k":
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+            raise ConfigError(f"{where} must be an integer or a list of integers, got {value!r}")
+        return values if isinstance(value, (list, tuple)) else values[0]
     if f.metadata.get("kind") == "device":
         if value is None or isinstance(value, str) and value:
             return value
@@ -154,31 +169,82 @@ def _check_api(m: ModelConfig, where: str) -> None:
             logger.warning("%s.%s does not apply to an API model (%s) and is ignored", where, key, m.api_base)
 
 
+def _check_model(m: ModelConfig, where: str) -> None:
+    if m.is_api:
+        _check_api(m, where)
+    if m.model_type not in MODEL_TYPES:
+        raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
+    if m.is_search and not m.model_name_or_path:  # nothing to download: a name for the results
+        m.model_name_or_path = "mteb/baseline-bm25s" if m.model_type == "bm25" else "hybrid"
+    _check_retrieval_options(m, where)
+    if not m.model_name_or_path:
+        raise ConfigError(f"{where}.model_name_or_path is empty: give a hub id or a local path")
+    if m.hub not in HUBS:
+        raise ConfigError(f"{where}.hub is {m.hub!r}: use one of {', '.join(HUBS)}")
+    if m.pooling_mode is not None and m.pooling_mode not in POOLING_MODES:
+        raise ConfigError(
+            f"{where}.pooling_mode is {m.pooling_mode!r}: use one of {', '.join(POOLING_MODES)}"
+            " or null for the model's own"
+        )
+    if isinstance(m.device, list) and m.is_cross_encoder:
+        raise ConfigError(
+            f"{where}.device is a list: a cross-encoder runs on one device (e.g. device: cuda:0); "
+            "device lists spread the bi-encoder only"
+        )
+    if m.max_seq_length is not None and m.max_seq_length <= 0:
+        raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
+    if m.is_search and m.is_cross_encoder:
+        raise ConfigError(f"{where}: a {m.model_type} model retrieves (stage 1); it cannot be the reranker")
+
+
+HYBRID_KEYS = {"models", "fusion", "weights", "rrf_k", "sub_model_top_k"}
+
+
+def _check_retrieval_options(m: ModelConfig, where: str) -> None:
+    """embed_dim, output_dtype, search_backend; a hybrid's sub-models (built and checked as models)."""
+    if m.embed_dim is not None and m.embed_dim <= 0:
+        raise ConfigError(f"{where}.embed_dim is {m.embed_dim}: use a positive integer or null for all dimensions")
+    if m.output_dtype is not None and m.output_dtype not in OUTPUT_DTYPES:
+        raise ConfigError(f"{where}.output_dtype is {m.output_dtype!r}: use one of {', '.join(OUTPUT_DTYPES)} or null")
+    if m.search_backend not in SEARCH_BACKENDS:
+        raise ConfigError(f"{where}.search_backend is {m.search_backend!r}: use one of {', '.join(SEARCH_BACKENDS)}")
+    if m.model_type != "hybrid":
+        if m.hybrid:
+            raise ConfigError(f"{where}.hybrid is set but model_type is {m.model_type!r}: set model_type: hybrid")
+        return
+    check_keys(m.hybrid, HYBRID_KEYS, f"{where}.hybrid.")
+    subs = m.hybrid.get("models") or []
+    if not isinstance(subs, list) or len(subs) < 2:
+        raise ConfigError(f"{where}.hybrid.models needs at least two models to fuse (e.g. BM25 and a bi-encoder)")
+    built = []
+    for j, sub in enumerate(subs):
+        sub_where = f"{where}.hybrid.models[{j}]"
+        sub_cfg = _build(ModelConfig, sub, sub_where)
+        if sub_cfg.model_type == "hybrid" or sub_cfg.is_cross_encoder:
+            raise ConfigError(f"{sub_where} must be a bi-encoder or BM25 (not a hybrid or a cross-encoder)")
+        _check_model(sub_cfg, sub_where)
+        built.append(sub_cfg)
+    fusion = m.hybrid.get("fusion", "rrf")
+    if fusion not in FUSIONS:
+        raise ConfigError(f"{where}.hybrid.fusion is {fusion!r}: use one of {', '.join(FUSIONS)}")
+    weights = m.hybrid.get("weights")
+    if weights is not None and (not isinstance(weights, list) or len(weights) != len(built)
+                                or not all(isinstance(w, (int, float)) for w in weights)):
+        raise ConfigError(f"{where}.hybrid.weights must be {len(built)} numbers (one per model) or null for equal")
+    rrf_k = m.hybrid.get("rrf_k", 60)
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
+        raise ConfigError(f"{where}.hybrid.rrf_k is {rrf_k!r}: use an integer >= 0 (default 60)")
+    top = m.hybrid.get("sub_model_top_k")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top <= 0):
+        raise ConfigError(f"{where}.hybrid.sub_model_top_k is {top!r}: use a positive integer or null")
+    m.hybrid = {"models": built, "fusion": fusion, "weights": weights, "rrf_k": rrf_k, "sub_model_top_k": top}
+
+
 def _check(run: RunConfig) -> None:
     """Cross-field rules that a type check cannot express."""
     ev = run.eval
     for i, m in enumerate(run.models):
-        where = f"model[{i}]"
-        if m.is_api:
-            _check_api(m, where)
-        if not m.model_name_or_path:
-            raise ConfigError(f"{where}.model_name_or_path is empty: give a hub id or a local path")
-        if m.hub not in HUBS:
-            raise ConfigError(f"{where}.hub is {m.hub!r}: use one of {', '.join(HUBS)}")
-        if m.pooling_mode is not None and m.pooling_mode not in POOLING_MODES:
-            raise ConfigError(
-                f"{where}.pooling_mode is {m.pooling_mode!r}: use one of {', '.join(POOLING_MODES)}"
-                " or null for the model's own"
-            )
-        if m.model_type not in MODEL_TYPES:
-            raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
-        if isinstance(m.device, list) and m.is_cross_encoder:
-            raise ConfigError(
-                f"{where}.device is a list: a cross-encoder runs on one device (e.g. device: cuda:0); "
-                "device lists spread the bi-encoder only"
-            )
-        if m.max_seq_length is not None and m.max_seq_length <= 0:
-            raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
+        _check_model(m, f"model[{i}]")
     if len(run.models) > 2:
         raise ConfigError(
             f"{len(run.models)} models given: give one bi-encoder, or a bi-encoder then a cross-encoder"
@@ -201,5 +267,5 @@ def _check(run: RunConfig) -> None:
         value = getattr(ev, key)
         if value is not None and value <= 0:
             raise ConfigError(f"eval.{key} is {value}: use a positive integer, or null for all")
-    if ev.top_k <= 0:
-        raise ConfigError(f"eval.top_k is {ev.top_k}: use a positive integer (default 100)")
+    if min(ev.top_ks) <= 0:
+        raise ConfigError(f"eval.top_k is {ev.top_k}: use a positive integer (default 100) or a list of them")

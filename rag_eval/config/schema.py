@@ -14,7 +14,13 @@ from typing import Any
 
 HUBS = ("huggingface", "modelscope")
 POOLING_MODES = ("cls", "lasttoken", "max", "mean", "mean_sqrt_len_tokens", "weightedmean")
-MODEL_TYPES = ("sentence_transformer", "static")
+#: sentence_transformer / static: a bi-encoder; bm25: mteb's BM25 (bm25s) search model; hybrid: mteb's
+#: HybridSearch fusing the sub-models listed in ``hybrid.models``
+MODEL_TYPES = ("sentence_transformer", "static", "bm25", "hybrid")
+SEARCH_TYPES = ("bm25", "hybrid")  # search models: they retrieve (Retrieval / Reranking tasks) but embed nothing
+OUTPUT_DTYPES = ("float16", "bfloat16", "int8", "uint8", "int4", "uint4", "binary")  # mteb OutputDType values
+SEARCH_BACKENDS = ("exact", "faiss")
+FUSIONS = ("rrf", "dbsf", "rsf")
 
 
 @dataclass
@@ -39,6 +45,14 @@ class ModelConfig:
     # a device name, or a list (cuda:0, cuda:1) to encode on all of them (bi-encoder only);
     # typed Any because OmegaConf has no str-or-list type: load_config checks it
     device: Any = field(default=None, metadata={"kind": "device"})
+    # --- retrieval options (stage 1): recorded in the result file and the experiment folder name ---
+    embed_dim: int | None = None  # Matryoshka: keep the first embed_dim dimensions (sentence-transformers truncate_dim)
+    output_dtype: str | None = None  # quantise the vectors (mteb's CompressionWrapper): int8, uint8, int4, binary, ...
+    search_backend: str = "exact"  # exact: mteb's chunked search; faiss: mteb's FaissSearchIndex (flat, exact)
+    # model_type hybrid: {models: [model configs], fusion: rrf|dbsf|rsf, weights: [...], rrf_k: 60,
+    # sub_model_top_k: null} (mteb.HybridSearch); model_type bm25 takes mteb's BM25 options in model_kwargs
+    # (k1, b, delta, method, stopwords, stemmer_language, tokenizer: auto | char | jieba)
+    hybrid: dict[str, Any] = field(default_factory=dict)
     # --- a model served behind an HTTP API (EvalScope's keys; see rag_eval/resolve/api_models.py) ---
     # the id the server serves; as in EvalScope, setting it (or api_base) makes this an API model
     model_name: str | None = None
@@ -54,6 +68,10 @@ class ModelConfig:
     @property
     def is_api(self) -> bool:
         return bool(self.model_name or self.api_base)
+
+    @property
+    def is_search(self) -> bool:
+        return self.model_type in SEARCH_TYPES
 
 
 @dataclass
@@ -75,9 +93,18 @@ class EvalConfig:
     corpus_size: int | None = None
     seed: int = 42
     hub: str = "modelscope"  # where built-in tasks' data comes from
-    top_k: int = 100
+    # two-stage: stage-1 candidates per query the cross-encoder reranks; a list ([10, 20, 50, 100]) sweeps
+    # them in one run (one experiment folder per k; each pair scored once, through the score cache)
+    top_k: Any = field(default=100, metadata={"kind": "top_k"})
     raise_error: bool = False
     cache_embeddings: bool = True  # reuse bi-encoder embeddings across tasks, stages and runs
+    cache_scores: bool = True  # reuse cross-encoder pair scores across tasks, top_k values, stage-1 models and runs
+
+    @property
+    def top_ks(self) -> list[int]:
+        """The top_k values of the run, largest first (the largest scores every pair the others need)."""
+        values = self.top_k if isinstance(self.top_k, list) else [self.top_k]
+        return sorted(set(values), reverse=True)
 
 
 @dataclass
@@ -135,7 +162,7 @@ def register_schemas() -> None:
 
 
 #: free-form mappings: ``model.model_kwargs.torch_dtype=float16`` adds a key without Hydra's ``+``
-OPEN_MAPPINGS = ("prompts", "model_kwargs", "config_kwargs", "encode_kwargs", "extra_body")
+OPEN_MAPPINGS = ("prompts", "model_kwargs", "config_kwargs", "encode_kwargs", "extra_body", "hybrid")
 
 
 def _open_mappings(model: ModelConfig):

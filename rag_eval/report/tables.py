@@ -69,8 +69,12 @@ def print_summary(outcomes: list[TaskOutcome]) -> None:
                          no_wrap=col in ("task", "model", "score", "time"))
     for o in outcomes:
         model = f"{o.stage}: {o.model}" if o.stage else o.model
+        if o.top_k is not None:
+            model += f" (top {o.top_k})"
         if o.status == "failed":
             score, metric = "[red]FAILED[/red]", o.error or ""
+        elif o.status == "skipped":
+            score, metric = "skipped", o.error or ""
         else:
             score = f"{o.main_score:.4f}" if o.main_score is not None else "-"
             metric = o.main_metric or ""

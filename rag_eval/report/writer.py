@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rag_eval.report.averages import cmteb_averages
 from rag_eval.report.charts import scores_chart, speed_chart
+from rag_eval.report.matrix import MATRIX_COLUMNS, formatted, matrix_chart, matrix_rows
 from rag_eval.report.rows import collect_results
 from rag_eval.report.tables import REPORT_COLUMNS, average_rows, csv_text, markdown_table, report_rows
 from rag_eval.results import atomic_write_text
@@ -15,6 +16,7 @@ logger = logging.getLogger("rag_eval.report")
 
 SUMMARY_CSV, SUMMARY_MD, AVERAGES_FILE = "summary.csv", "summary.md", "averages.csv"
 SCORES_CHART, SPEED_CHART = "scores_by_task.png", "speed_vs_quality.png"
+MATRIX_FILE, MATRIX_CHART = "matrix.csv", "retrieval_stacks.png"
 
 
 #: a model that reads more of a task's tokens as unknown than this gets a note in summary.md
@@ -71,6 +73,21 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
           "Mean main score of the tasks of each type; `average` is the mean over all tasks (as the "
           "C-MTEB leaderboard averages). FAILED tasks are left out (`n_failed`).", "",
           markdown_table(avg_rows, columns)]
+    matrix = matrix_rows(rows)
+    if matrix:
+        out["matrix"] = folder / MATRIX_FILE
+        atomic_write_text(out["matrix"], csv_text(formatted(matrix), MATRIX_COLUMNS))
+        md += ["## Retrieval stacks", "",
+               "Per Retrieval task: each stage-1 retriever alone (NoReranker) and after each reranker. "
+               "`stage1_recall_at_top_k` is the share of relevant documents among the candidates, the ceiling "
+               "a reranker cannot pass; `gain` is stage 2 minus stage 1.", "",
+               markdown_table(formatted(matrix), MATRIX_COLUMNS)]
+        if charts:
+            try:
+                out["matrix_chart"] = matrix_chart(matrix, folder / MATRIX_CHART)
+                md += [f"![Retrieval stacks]({MATRIX_CHART})", ""]
+            except Exception as exc:  # a report without a chart beats no report
+                logger.warning("could not draw %s: %s: %s", MATRIX_CHART, type(exc).__name__, exc)
     md += vocabulary_notes(rows)
     for key, title in (("scores_chart", "Scores by task"), ("speed_chart", "Speed vs quality")):
         if key in out:

@@ -11,29 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag_eval.config import ModelConfig
 from rag_eval.errors import ConfigError
 from rag_eval.resolve.hub import ResolvedModel, resolve_model
+from rag_eval.resolve.loaded import LoadedModel
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"float16": "float16", "fp16": "float16", "half": "float16", "bfloat16": "bfloat16",
            "bf16": "bfloat16", "float32": "float32", "fp32": "float32", "float": "float32"}
-
-
-@dataclass
-class LoadedModel:
-    """An encoder ready for mteb, with what results need to know about it."""
-
-    encoder: Any  # mteb EncoderProtocol (or CrossEncoderProtocol for rerankers)
-    config: ModelConfig
-    resolved: ResolvedModel
-    name: str  # display name, as in result folders
-    revision: str
 
 
 def display_name(cfg: ModelConfig, resolved: ResolvedModel) -> str:
@@ -138,6 +127,12 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
         raise ConfigError(f"model {cfg.model_name_or_path!r} could not be loaded from {folder}: {msg}") from None
     if cfg.max_seq_length and cfg.model_type != "static":
         model.max_seq_length = cfg.max_seq_length
+    if cfg.embed_dim:  # Matryoshka: sentence-transformers keeps the first embed_dim dimensions
+        full = model.get_embedding_dimension()
+        if full and cfg.embed_dim > full:
+            raise ConfigError(f"embed_dim {cfg.embed_dim} is more than the {full} dimensions of "
+                              f"{cfg.model_name_or_path!r}: use at most {full}")
+        model.truncate_dim = cfg.embed_dim
     return model
 
 
@@ -158,6 +153,12 @@ def attach_task_prompts(model: LoadedModel, tasks: list[Any]) -> None:
     """
     from mteb.types import PromptType
 
+    if model.parts:  # a hybrid: its parts' own prompts
+        for part in model.parts:
+            attach_task_prompts(part, tasks)
+        return
+    if model.config.is_search:  # BM25 takes no prompts
+        return
     prompts = model_prompts(model.config) or {}
     encoder_prompts = dict(getattr(model.encoder, "model_prompts", None) or {})
     names = {t.metadata.name for t in tasks}
@@ -211,6 +212,11 @@ def _api_model(cfg: ModelConfig, where: str) -> LoadedModel:
 
 
 def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
+    """The stage-1 model: a bi-encoder (local or served), BM25, or a hybrid of them."""
+    if cfg.is_search:
+        from rag_eval.resolve.search_models import load_search_model
+
+        return load_search_model(cfg, load_bi_encoder)
     from mteb.models import SentenceTransformerEncoderWrapper
     from mteb.models.model_meta import ModelMeta
 

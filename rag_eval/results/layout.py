@@ -34,9 +34,10 @@ def safe_path_part(text: str) -> str:
     return part or "_"
 
 
-def experiment_name(stage1_model: str, stage1_revision: str, top_k: int | None) -> str:
-    """The stage-2 experiment: the stage-1 model and revision, and the top_k reranked."""
-    return safe_path_part(f"{stage1_model}_{stage1_revision}_top{top_k}")
+def experiment_name(stage1_model: str, stage1_revision: str, top_k: int | None, variant: str = "") -> str:
+    """The stage-2 experiment: the stage-1 model, revision and retrieval options, and the top_k reranked."""
+    options = f"_{variant}" if variant else ""
+    return safe_path_part(f"{stage1_model}_{stage1_revision}{options}_top{top_k}")
 
 
 @dataclass(frozen=True)

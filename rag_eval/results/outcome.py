@@ -17,7 +17,7 @@ class TaskOutcome:
     task_type: str
     model: str
     stage: str | None = None
-    status: str = "ok"  # ok | cached | failed
+    status: str = "ok"  # ok | cached | failed | skipped (a model that cannot score the task type)
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> metrics
     main_score: float | None = None
     main_metric: str | None = None
@@ -26,6 +26,7 @@ class TaskOutcome:
     sample: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     place: ResultPlace | None = None  # where its result file lives (revision, experiment)
+    top_k: int | None = None  # stage 2 of a Retrieval task: the stage-1 candidates reranked
 
 
 def split_scores(task_result: Any) -> dict[str, dict[str, Any]]:

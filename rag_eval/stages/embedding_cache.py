@@ -93,13 +93,18 @@ class CachingEncoder:
         self.stage = stage
         self.devices = list(devices) if devices else None
         self._pool: dict[str, Any] | None = None
+        self._meta: Any = None
         self.texts_encoded = 0
         self.truncated = 0
         self._tokens: dict[str, list[int]] = {}  # task -> [tokens probed, of them unknown to the vocabulary]
 
     @property
     def mteb_model_meta(self) -> Any:
-        return self.encoder.mteb_model_meta
+        return self._meta if self._meta is not None else self.encoder.mteb_model_meta
+
+    @mteb_model_meta.setter
+    def mteb_model_meta(self, meta: Any) -> None:  # mteb's CompressionWrapper records its dtype here
+        self._meta = meta
 
     def similarity(self, a: Any, b: Any) -> Any:
         return self.encoder.similarity(a, b)
@@ -243,6 +248,7 @@ def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
         "prompt": cfg.prompt,
         "prompts": getattr(model.encoder, "model_prompts", None),
         "max_seq_length": cfg.max_seq_length,
+        "embed_dim": cfg.embed_dim,  # truncation changes the vectors; output_dtype is applied after the cache
         "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
     }

@@ -12,8 +12,8 @@ from typing import Any
 from rag_eval.config import EvalConfig
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.results import ResultPlace, TaskOutcome, write_model_meta
-from rag_eval.stages.embedding_cache import cached_encoder
-from rag_eval.stages.reranking import LengthSortedCrossEncoder
+from rag_eval.stages.first_stage import first_stage
+from rag_eval.stages.reranking import cached_cross_encoder
 from rag_eval.stages.task_steps import (
     cached_outcome,
     evaluate_task,
@@ -22,24 +22,28 @@ from rag_eval.stages.task_steps import (
     prepare_task,
     record,
     result_extra,
+    skip_unscorable,
 )
 
 
 def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_folder: Path) -> list[TaskOutcome]:
-    """``model`` on every task: a bi-encoder (behind the embedding cache), or a cross-encoder alone on
-    tasks with candidate lists (EvalScope's rule for a reranker with no Retrieval task)."""
-    place = ResultPlace(model.name, model.revision)
-    write_model_meta(place.model_folder(output_folder), model.encoder.mteb_model_meta)
+    """``model`` on every task: a stage-1 model (a bi-encoder behind the embedding cache, BM25, a hybrid),
+    or a cross-encoder alone on tasks with candidate lists (EvalScope's rule for a reranker with no
+    Retrieval task). A search model (BM25, hybrid) skips the tasks it cannot score (it embeds nothing)."""
+    place = ResultPlace(model.name, model.revision, experiment=model.variant)
     if model.config.is_cross_encoder:
-        encoder: Any = LengthSortedCrossEncoder(model.encoder, "one-stage")
+        encoder: Any = cached_cross_encoder(model, output_folder if ev.cache_scores else None, "one-stage")
+        vocabulary, close = None, None
     else:
-        encoder = cached_encoder(model, output_folder if ev.cache_embeddings else None, stage="one-stage")
+        stage1 = first_stage(model, output_folder if ev.cache_embeddings else None, "one-stage")
+        encoder, vocabulary, close = stage1.run, stage1, stage1.close
+    write_model_meta(place.model_folder(output_folder), encoder.mteb_model_meta)
     outcomes = []
     try:
         for task in tasks:
             outcome = new_outcome(model, task, output_folder, place)
             outcomes.append(outcome)
-            if cached_outcome(outcome, ev):
+            if skip_unscorable(outcome, model, task) or cached_outcome(outcome, ev):
                 continue
 
             extra = result_extra(model, task, None)
@@ -47,7 +51,7 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
             def evaluate(task=task, outcome=outcome, extra=extra):
                 outcome.sample = prepare_task(task, ev)
                 result = evaluate_task(model, task, ev, encoder=encoder)
-                note_vocabulary(extra, encoder, model, task)
+                note_vocabulary(extra, vocabulary, model, task)
                 return result
 
             try:
@@ -56,6 +60,6 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
                 if task.data_loaded:
                     task.unload_data()
     finally:
-        if hasattr(encoder, "close"):
-            encoder.close()
+        if close is not None:
+            close()
     return outcomes

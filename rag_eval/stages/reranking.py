@@ -1,59 +1,124 @@
-"""Stage 2 as rag_eval runs it: the cross-encoder scores each task's pairs in length-sorted batches."""
+"""Stage 2 as rag_eval runs it: the cross-encoder scores each task's pairs in length-sorted batches,
+each (query, document) pair once, through an on-disk score cache.
+
+The score cache keys a score by the pair's texts as the model receives them (prefixes included);
+its folder is keyed by the reranker and every setting that changes a score (see
+:func:`score_cache_dir`). It is the embedding cache's storage (atomic ``chunk-*.npy`` +
+``chunk-*.json``, no pickle) holding one float per key. So a rerun, a second stage-1 model over the
+same corpus, or a larger ``top_k`` only scores the pairs not seen before.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag_eval import _compat
+from rag_eval.results.layout import cache_folder
 from rag_eval.stages.batching import batches
+from rag_eval.stages.embedding_cache import EmbeddingCache
 from rag_eval.stages.progress import progress
+
+logger = logging.getLogger(__name__)
 
 
 class LengthSortedCrossEncoder:
-    """mteb's ``CrossEncoderWrapper``, scoring all pairs of a call in length-sorted batches.
+    """mteb's ``CrossEncoderWrapper``, scoring all new pairs of a call in length-sorted batches.
 
     mteb hands ``CrossEncoder.predict`` one dataloader batch at a time, in data order, so long
     and short pairs share batches and most tokens are padding (measured: 80k vs 46k tokens,
     26 s vs 14 s on 160 Cranfield pairs). Here the pairs (with mteb's own query/passage
-    prefixes) are gathered first and scored in exactly the batches one ``predict`` call would
-    form, longest first, one call per batch, so the bar can count pairs and name the task
-    and stage. Any other cross-encoder (a ``CrossEncoderProtocol`` without a
-    sentence-transformers ``model``) is called as it is, its bar moving once.
+    prefixes) are gathered first, pairs already in the score cache are answered from it, and the
+    rest are scored in exactly the batches one ``predict`` call would form, longest first, one call
+    per batch, so the bar can count pairs and name the task and stage. A served reranker
+    (``rag_eval.resolve.api_models.ApiReranker``) sends its own requests for the new pairs. Any other
+    cross-encoder (a ``CrossEncoderProtocol`` without a sentence-transformers ``model``) is called as
+    it is, its bar moving once, uncached.
     """
 
-    def __init__(self, wrapper: Any, stage: str | None = None):
+    def __init__(self, wrapper: Any, stage: str | None = None, cache: EmbeddingCache | None = None):
         self.wrapper, self.stage = wrapper, stage
+        self.cache = cache if cache is not None else EmbeddingCache(None)
+        self.pairs_scored = 0  # pairs sent to the model (the rest came from the cache)
 
     @property
     def mteb_model_meta(self) -> Any:
         return self.wrapper.mteb_model_meta
 
+    def _pairs(self, inputs1: Any, inputs2: Any) -> list[tuple[Any, Any]] | None:
+        if hasattr(self.wrapper, "score_pairs"):  # a served reranker: it applies its own query prefix
+            texts = ([t for b in inputs1 for t in b["text"]], [t for b in inputs2 for t in b["text"]])
+        else:
+            texts = _compat.cross_encoder_texts(self.wrapper, inputs1, inputs2)
+        return None if texts is None else list(zip(*texts, strict=True))
+
     def predict(self, inputs1: Any, inputs2: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
                 prompt_type: Any = None, **kwargs: Any) -> Any:
         show = kwargs.pop("show_progress_bar", None)
         total = len(getattr(inputs1, "dataset", ()) or ())
-        texts = _compat.cross_encoder_texts(self.wrapper, inputs1, inputs2)
+        pairs = self._pairs(inputs1, inputs2)
+        batch_size = int(kwargs.pop("batch_size", None) or 32)
         with progress(total, task=task_metadata.name, stage=self.stage, step="rerank", show=show) as bar:
-            if getattr(self.wrapper, "batches_itself", False):  # a served reranker: its own requests
-                return np.asarray(self.wrapper.predict(inputs1, inputs2, task_metadata=task_metadata,
-                                                       hf_split=hf_split, hf_subset=hf_subset, on_batch=bar.update,
-                                                       **kwargs))
-            if texts is None:
+            if pairs is None:
                 scores = self.wrapper.predict(inputs1, inputs2, task_metadata=task_metadata, hf_split=hf_split,
                                               hf_subset=hf_subset, prompt_type=prompt_type, show_progress_bar=False,
-                                              **kwargs)
+                                              batch_size=batch_size, **kwargs)
                 bar.update(total)
                 return scores
-            model = self.wrapper.model
-            pairs = list(zip(*texts, strict=True))
-            batch_size = int(kwargs.pop("batch_size", None) or 32)
-            scores: list[Any] = [None] * len(pairs)
-            for rows in batches(model, pairs, batch_size):
-                batch_scores = model.predict([pairs[i] for i in rows], batch_size=len(rows),
-                                             show_progress_bar=False, **kwargs)
-                for i, score in zip(rows, np.asarray(batch_scores), strict=True):
-                    scores[i] = score
-                bar.update(len(rows))
-            return np.asarray(scores)
+            keys = [_pair_key(q, d) for q, d in pairs]
+            missing: dict[str, int] = {}
+            for i, key in enumerate(keys):
+                if key not in self.cache.vectors:
+                    missing.setdefault(key, i)
+            bar.update(total - len(missing))
+            if missing:
+                new = self._score([pairs[i] for i in missing.values()], batch_size, bar, kwargs)
+                self.cache.add(list(missing), new.reshape(-1, 1))
+                self.pairs_scored += len(missing)
+            logger.debug("%s: %d pairs, %d scored, %d from the score cache", task_metadata.name, len(pairs),
+                         len(missing), len(pairs) - len(missing))
+            return np.asarray([self.cache.vectors[k][0] for k in keys], dtype=np.float32)
+
+    def _score(self, pairs: list[tuple[Any, Any]], batch_size: int, bar: Any, kwargs: dict[str, Any]) -> np.ndarray:
+        """Scores of ``pairs`` (unique, none cached), in input order."""
+        if hasattr(self.wrapper, "score_pairs"):
+            return np.asarray(self.wrapper.score_pairs(pairs, batch_size, on_batch=bar.update), dtype=np.float32)
+        model = self.wrapper.model
+        scores = np.empty(len(pairs), dtype=np.float32)
+        for rows in batches(model, pairs, batch_size):
+            batch_scores = model.predict([pairs[i] for i in rows], batch_size=len(rows), show_progress_bar=False,
+                                         **kwargs)
+            scores[rows] = np.asarray(batch_scores, dtype=np.float32).reshape(len(rows))
+            bar.update(len(rows))
+        return scores
+
+    def close(self) -> None:
+        """Nothing to stop (the multi-process pool is the bi-encoder's); here for a uniform stage API."""
+
+
+def _pair_key(query: Any, document: Any) -> str:
+    return hashlib.sha256(f"{query}\0{document}".encode()).hexdigest()
+
+
+def score_cache_dir(output_folder: Path, model: Any) -> Path:
+    """Where a cross-encoder's pair scores are cached: one folder per reranker and scoring settings."""
+    cfg = model.config
+    settings = {
+        "model": model.name, "revision": model.revision, "max_seq_length": cfg.max_seq_length,
+        "prompt": cfg.prompt, "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
+        "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
+        "api": [cfg.api_base, cfg.model_name, cfg.rerank_schema, cfg.extra_body] if cfg.is_api else None,
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return cache_folder(output_folder, "rerank_scores", model.name, model.revision, digest)
+
+
+def cached_cross_encoder(model: Any, output_folder: Path | None, stage: str | None) -> LengthSortedCrossEncoder:
+    """The run's cross-encoder: pair scores cached under ``output_folder`` (None: in memory only)."""
+    folder = score_cache_dir(output_folder, model) if output_folder is not None else None
+    return LengthSortedCrossEncoder(model.encoder, stage, EmbeddingCache(folder))

@@ -70,6 +70,12 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
     return result.task_results[0]
 
 
+def _hybrid_record(model: LoadedModel) -> dict[str, Any]:
+    opts = model.config.hybrid
+    return {**{k: opts[k] for k in ("fusion", "weights", "rrf_k", "sub_model_top_k")},
+            "models": [{"model": p.name, "revision": p.revision, "variant": p.variant} for p in model.parts]}
+
+
 def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) -> dict[str, Any]:
     """The ``rag_eval`` block of a result file (the sample is added when it is known)."""
     cfg = model.config
@@ -89,6 +95,11 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
             "model_kwargs": {k: str(v) for k, v in cfg.model_kwargs.items()},
             "encode_kwargs": cfg.encode_kwargs,
         },
+        **({"retrieval": {"variant": model.variant, "embed_dim": cfg.embed_dim, "output_dtype": cfg.output_dtype,
+                          "search_backend": cfg.search_backend, "model_type": cfg.model_type,
+                          **({"hybrid": _hybrid_record(model)} if model.parts else {}),
+                          **({"bm25": cfg.model_kwargs} if cfg.model_type == "bm25" else {})}}
+           if not cfg.is_cross_encoder else {}),
         **({"api": {"api_base": cfg.api_base, "model_name": cfg.model_name, "dimensions": cfg.dimensions,
                     "rerank_schema": cfg.rerank_schema if cfg.is_cross_encoder else None}}
            if cfg.is_api else {}),  # never the key
@@ -102,13 +113,26 @@ UNK_WARN_RATE = 0.05
 
 def note_vocabulary(extra: dict[str, Any], encoder: Any, model: LoadedModel, task: Any) -> None:
     """Put the share of the task's tokens the model's vocabulary does not know into ``extra``."""
-    stats = encoder.vocabulary_stats(task.metadata.name) if hasattr(encoder, "vocabulary_stats") else None
+    stats = encoder.vocabulary_stats(task.metadata.name) if encoder is not None else None
     if stats is None:
         return
     extra["vocabulary"] = stats
     if stats["unk_rate"] >= UNK_WARN_RATE:
         logger.warning("%s: %s reads %.0f%% of the tokens as unknown ([UNK]): its vocabulary does not cover "
                        "these texts", task.metadata.name, model.name, 100 * stats["unk_rate"])
+
+
+def skip_unscorable(outcome: TaskOutcome, model: LoadedModel, task: Any) -> bool:
+    """A search model (BM25, hybrid) only retrieves: mark other task types skipped (not failed)."""
+    from rag_eval import task_types
+
+    spec = task_types.get(task.metadata.type)
+    if not model.config.is_search or (spec is not None and spec.retrieves):
+        return False
+    outcome.status = "skipped"
+    outcome.error = f"{model.config.model_type} retrieves and embeds nothing: it scores Retrieval/Reranking tasks only"
+    logger.info("%s: skipped for %s (%s)", outcome.task, model.name, outcome.error)
+    return True
 
 
 def new_outcome(model: LoadedModel, task: Any, root: Path, place: ResultPlace) -> TaskOutcome:

@@ -24,8 +24,9 @@ from rag_eval import task_types
 from rag_eval.config import EvalConfig
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.results import ResultPlace, TaskOutcome, experiment_name, write_model_meta
-from rag_eval.stages.embedding_cache import cached_encoder
-from rag_eval.stages.reranking import LengthSortedCrossEncoder
+from rag_eval.results.layout import PREDICTIONS
+from rag_eval.stages.first_stage import first_stage
+from rag_eval.stages.reranking import LengthSortedCrossEncoder, cached_cross_encoder
 from rag_eval.stages.task_steps import (
     cached_outcome,
     evaluate_task,
@@ -34,6 +35,7 @@ from rag_eval.stages.task_steps import (
     prepare_task,
     record,
     result_extra,
+    skip_unscorable,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,12 +50,14 @@ def run_two_stage(
     ev: EvalConfig,
     output_folder: Path,
 ) -> list[TaskOutcome]:
-    bi_encoder = cached_encoder(bi, output_folder, stage=STAGE1)  # always on disk: stage 2 never re-encodes
-    first_place = ResultPlace(bi.name, bi.revision, STAGE1)
-    second_place = ResultPlace(ce.name, ce.revision, STAGE2, experiment_name(bi.name, bi.revision, ev.top_k))
-    write_model_meta(first_place.model_folder(output_folder), bi.encoder.mteb_model_meta)
-    write_model_meta(second_place.model_folder(output_folder), ce.encoder.mteb_model_meta)
-    stage1_of = {"stage1_model": bi.name, "stage1_revision": bi.revision}
+    stage1 = first_stage(bi, output_folder, STAGE1)  # embeddings always on disk: stage 2 never re-encodes
+    reranker = cached_cross_encoder(ce, output_folder if ev.cache_scores else None, STAGE2)
+    first_place = ResultPlace(bi.name, bi.revision, STAGE1, bi.variant)
+    second_places = {k: ResultPlace(ce.name, ce.revision, STAGE2, experiment_name(bi.name, bi.revision, k, bi.variant))
+                     for k in ev.top_ks}
+    write_model_meta(first_place.model_folder(output_folder), stage1.run.mteb_model_meta)
+    write_model_meta(next(iter(second_places.values())).model_folder(output_folder), ce.encoder.mteb_model_meta)
+    stage1_of = {"stage1_model": bi.name, "stage1_revision": bi.revision, "stage1_variant": bi.variant}
     predictions = first_place.predictions(output_folder)
     outcomes: list[TaskOutcome] = []
     try:
@@ -61,14 +65,19 @@ def run_two_stage(
             rerank = task_types.stage2_of(task.metadata.type)
             first = new_outcome(bi, task, output_folder, first_place)
             outcomes.append(first)
-            second = None
-            if rerank:
-                second = new_outcome(ce, task, output_folder, second_place)
-                outcomes.append(second)
+            if skip_unscorable(first, bi, task):
+                continue
+            seconds = []
+            for k, place in second_places.items() if rerank else ():
+                second = new_outcome(ce, task, output_folder, place)
+                second.top_k = k if rerank == "top_k" else None
+                seconds.append(second)
+            outcomes.extend(seconds)
             first_done = cached_outcome(first, ev) and (
                 rerank != "top_k" or (predictions / task.prediction_file_name).is_file()
             )
-            if first_done and (second is None or cached_outcome(second, ev)):
+            todo = [s for s in seconds if not cached_outcome(s, ev)]
+            if first_done and not todo:
                 continue
             first.status = "ok"  # a cached stage 1 without predictions runs again (from cached embeddings)
             try:
@@ -79,35 +88,57 @@ def run_two_stage(
                     extra = result_extra(bi, task, STAGE1)
 
                     def evaluate(task=task, keep=keep, extra=extra):
-                        result = evaluate_task(bi, task, ev, encoder=bi_encoder, prediction_folder=keep)
-                        note_vocabulary(extra, bi_encoder, bi, task)
+                        result = evaluate_task(bi, task, ev, encoder=stage1.run, prediction_folder=keep)
+                        note_vocabulary(extra, stage1, bi, task)
                         return result
 
                     record(first, ev, evaluate, extra)
-                if second is None or first.status == "failed":
-                    if second is not None:
+                for second in todo:  # largest top_k first: it scores every pair the smaller ones need
+                    if first.status == "failed":
                         second.status, second.error = "failed", "stage 1 failed"
-                    continue
-                second.sample = sample
-                extra = result_extra(ce, task, STAGE2, **stage1_of, top_k=ev.top_k if rerank == "top_k" else None)
-                record(second, ev, lambda task=task: _rerank(
-                    ce, task, ev, predictions, second_place.predictions(output_folder)), extra)
+                        continue
+                    second.sample = sample
+                    extra = result_extra(ce, task, STAGE2, **stage1_of, top_k=second.top_k)
+                    record(second, ev, lambda task=task, second=second, extra=extra: _rerank(
+                        reranker, ce, task, ev, second, predictions, extra), extra)
             finally:
                 if task.data_loaded:
                     task.unload_data()
     finally:
-        bi_encoder.close()
-        logger.info("bi-encoder: %d texts encoded, the rest from %s", bi_encoder.texts_encoded,
-                    bi_encoder.cache.folder)
+        stage1.close()
+        logger.info("stage 1: %d texts encoded, the rest from the embedding cache; stage 2: %d pairs scored, the "
+                    "rest from the score cache", stage1.texts_encoded, reranker.pairs_scored)
     return outcomes
 
 
-def _rerank(ce: LoadedModel, task: Any, ev: EvalConfig, stage1_predictions: Path, predictions: Path) -> Any:
+def _rerank(reranker: LengthSortedCrossEncoder, ce: LoadedModel, task: Any, ev: EvalConfig, second: TaskOutcome,
+            stage1_predictions: Path, extra: dict[str, Any]) -> Any:
     """Stage 2: the cross-encoder on stage 1's top_k (Retrieval) or the task's own lists.
 
-    Its own rankings are kept too (``predictions/``), for inspection and for a third stage.
+    For Retrieval, the share of relevant documents among the candidates is the ceiling stage 2
+    cannot pass (``stage1_recall_at_top_k`` in the result file). Its own rankings are kept too
+    (``predictions/``), for inspection and for a third stage.
     """
-    if task_types.stage2_of(task.metadata.type) == "top_k":
-        task.convert_to_reranking(stage1_predictions, top_k=ev.top_k)
-    return evaluate_task(ce, task, ev, encoder=LengthSortedCrossEncoder(ce.encoder, STAGE2),
-                         prediction_folder=predictions)
+    if second.top_k is not None:
+        task.convert_to_reranking(stage1_predictions, top_k=second.top_k)
+        extra["stage1_recall_at_top_k"] = candidate_recall(task)
+    return evaluate_task(ce, task, ev, encoder=reranker, prediction_folder=second.path.parent / PREDICTIONS)
+
+
+def candidate_recall(task: Any) -> float | None:
+    """Mean over the eval splits of: per query with a relevant document, the share of its relevant
+    documents among its candidates (``top_ranked``), averaged over queries (pytrec_eval's recall@k)."""
+    values = []
+    for splits in task.dataset.values():
+        for split in task.eval_splits:
+            data = splits.get(split) if isinstance(splits, dict) else None
+            if not data or not data.get("top_ranked"):
+                continue
+            per_query = []
+            for qid, docs in data["relevant_docs"].items():
+                relevant = {d for d, score in docs.items() if score > 0}
+                if relevant:
+                    per_query.append(len(relevant & set(data["top_ranked"].get(qid, []))) / len(relevant))
+            if per_query:
+                values.append(sum(per_query) / len(per_query))
+    return round(sum(values) / len(values), 6) if values else None
