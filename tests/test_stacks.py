@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from tests.conftest import local_task
@@ -171,3 +172,47 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert "## Retrieval stacks" in summary and "NoReranker" in summary
     assert (tmp_path / "retrieval_stacks.png").stat().st_size > 5_000
+
+
+def test_precision_bf16_on_both_encoders_is_kept_apart_and_close_to_fp32(tmp_path, data_dir, minilm_path,
+                                                                         reranker_path):
+    """model.precision=bf16 (CPU autocast) on the bi-encoder and the reranker: its own cache folders,
+    experiment folders and result records; scores near the fp32 run's but not the same numbers."""
+    from rag_eval import run_task
+    from rag_eval.errors import ConfigError
+
+    entry = local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)
+    ev = {"tasks": [entry], "limits": 20, "corpus_size": 200, "top_k": 5, "output_folder": str(tmp_path),
+          "verbosity": 0}
+    reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
+                "max_seq_length": 256}
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        runs[precision] = run_task({"model": {"model_name_or_path": minilm_path, "precision": precision},
+                                    "reranker": {**reranker, "precision": precision}, "eval": ev})
+        assert runs[precision].ok, runs[precision].failed
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("Cranfield.json"))
+    assert len(files) == 4, files
+    stage1 = [f for f in files if f.startswith("stage1/") and "experiments/bf16" in f]
+    stage2 = [f for f in files if f.startswith("stage2/") and f.rsplit("/", 2)[-2].endswith("_top5_bf16")]
+    assert len(stage1) == 1 and len(stage2) == 1, files
+    for rel in stage1 + stage2:
+        extra = json.loads((tmp_path / rel).read_text())["rag_eval"]
+        assert extra["model_config"]["precision"] == "bf16" and extra["variant"] == "bf16"
+    assert len(list((tmp_path / ".cache" / "embeddings").glob("*/*/*"))) == 2  # fp32 and bf16 vectors apart
+    assert len(list((tmp_path / ".cache" / "rerank_scores").glob("*/*/*"))) == 2
+    for stage in ("stage1", "stage2"):
+        fp32, bf16 = runs["fp32"]["Cranfield"][stage], runs["bf16"]["Cranfield"][stage]
+        assert bf16["ndcg_at_10"] == pytest.approx(fp32["ndcg_at_10"], abs=0.05), stage
+    for kind in ("embeddings", "rerank_scores"):  # really computed in bf16: the same keys, other numbers
+        stored = []
+        for folder in sorted((tmp_path / ".cache" / kind).glob("*/*/*")):
+            keys = [k for f in sorted(folder.glob("chunk-*.json")) for k in json.loads(f.read_text())]
+            vecs = np.concatenate([np.load(f) for f in sorted(folder.glob("chunk-*.npy"))])
+            stored.append(dict(zip(keys, vecs, strict=True)))
+        shared = stored[0].keys() & stored[1].keys()  # bf16 stage 1 may send the reranker a few other pairs
+        assert len(shared) >= 0.8 * len(stored[0]), kind
+        diff = max(float(np.abs(stored[0][k] - stored[1][k]).max()) for k in shared)
+        assert 0 < diff < (0.05 if kind == "embeddings" else 0.5), (kind, diff)
+    with pytest.raises(ConfigError, match=r"model\[0\]\.precision is fp16, which needs a CUDA device"):
+        run_task({"model": {"model_name_or_path": minilm_path, "precision": "fp16", "device": "cpu"}, "eval": ev})

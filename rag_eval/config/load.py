@@ -21,6 +21,7 @@ from rag_eval.config.schema import (
     MODEL_TYPES,
     OUTPUT_DTYPES,
     POOLING_MODES,
+    PRECISIONS,
     SEARCH_BACKENDS,
     EvalConfig,
     ModelConfig,
@@ -195,6 +196,24 @@ def _check_model(m: ModelConfig, where: str) -> None:
         raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
     if m.is_search and m.is_cross_encoder:
         raise ConfigError(f"{where}: a {m.model_type} model retrieves (stage 1); it cannot be the reranker")
+    _check_precision(m, where)
+
+
+def _check_precision(m: ModelConfig, where: str) -> None:
+    """precision: a known value, for a local torch model, not fighting model_kwargs' dtype, fp16 on CUDA."""
+    if m.precision is None:
+        return
+    if m.precision not in PRECISIONS:
+        raise ConfigError(f"{where}.precision is {m.precision!r}: use one of {', '.join(PRECISIONS)} or null")
+    if m.is_api or m.is_search or m.model_type == "static":
+        what = "an API model" if m.is_api else f"a {m.model_type} model"
+        raise ConfigError(f"{where}.precision does not apply to {what} (no local transformer): set it to null")
+    if m.model_kwargs.get("torch_dtype", m.model_kwargs.get("dtype")) not in (None, "auto"):
+        raise ConfigError(f"{where}.precision and {where}.model_kwargs.torch_dtype are both set: keep one")
+    devices = m.device if isinstance(m.device, list) else [m.device]
+    if m.precision == "fp16" and any(str(d).startswith("cpu") for d in devices):
+        raise ConfigError(f"{where}.precision is fp16, which needs a CUDA device ({where}.device is {m.device!r}):"
+                          " on CPU use precision=bf16")
 
 
 HYBRID_KEYS = {"models", "fusion", "weights", "rrf_k", "sub_model_top_k"}

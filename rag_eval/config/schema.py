@@ -20,6 +20,8 @@ MODEL_TYPES = ("sentence_transformer", "static", "bm25", "hybrid")
 SEARCH_TYPES = ("bm25", "hybrid")  # search models: they retrieve (Retrieval / Reranking tasks) but embed nothing
 OUTPUT_DTYPES = ("float16", "bfloat16", "int8", "uint8", "int4", "uint4", "binary")  # mteb OutputDType values
 SEARCH_BACKENDS = ("exact", "faiss")
+#: compute precision of a local model (rag_eval/resolve/precision.py): fp32 as loaded, fp16 on CUDA, bf16
+PRECISIONS = ("fp32", "fp16", "bf16")
 FUSIONS = ("rrf", "dbsf", "rsf")
 
 
@@ -45,6 +47,9 @@ class ModelConfig:
     # a device name, or a list (cuda:0, cuda:1) to encode on all of them (bi-encoder only);
     # typed Any because OmegaConf has no str-or-list type: load_config checks it
     device: Any = field(default=None, metadata={"kind": "device"})
+    # fp32 (null: as model_kwargs.torch_dtype says), fp16 (CUDA only), bf16 (CPU: autocast; CUDA: weights);
+    # part of the cache keys and of the experiment folder name (resolve/precision.py)
+    precision: str | None = None
     # --- retrieval options (stage 1): recorded in the result file and the experiment folder name ---
     embed_dim: int | None = None  # Matryoshka: keep the first embed_dim dimensions (sentence-transformers truncate_dim)
     output_dtype: str | None = None  # quantise the vectors (mteb's CompressionWrapper): int8, uint8, int4, binary, ...

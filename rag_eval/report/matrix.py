@@ -42,7 +42,8 @@ def matrix_rows(rows: list[ResultRow]) -> list[dict[str, Any]]:
         s = r.stack
         base = first.get((r.task, s["stage1_model"], s.get("stage1_revision"), s.get("stage1_variant", "")))
         out.append({"task": r.task, "retriever": _retriever(s["stage1_model"], s.get("stage1_variant", "")),
-                    "reranker": r.model, "top_k": s.get("top_k", ""), "metric": r.metric,
+                    "reranker": _retriever(r.model, s.get("variant", "")), "top_k": s.get("top_k", ""),
+                    "metric": r.metric,
                     "stage1_score": base.score if base else None,
                     "stage1_recall_at_top_k": s.get("stage1_recall_at_top_k"), "stage2_score": r.score,
                     "gain": r.score - base.score if base else None,

@@ -183,7 +183,7 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         unk_rate = (extra.get("vocabulary") or {}).get("unk_rate")
         stack = {k: extra[k] for k in ("stage1_model", "stage1_revision", "stage1_variant", "top_k",
                                        "stage1_recall_at_top_k") if extra.get(k) is not None}
-        stack["variant"] = (extra.get("retrieval") or {}).get("variant") or ""
+        stack["variant"] = (extra.get("retrieval") or {}).get("variant") or extra.get("variant") or ""
         stack["queries"] = sample.get("queries")
     else:  # plain mteb result (ResultCache): ask mteb about the task
         meta = mteb_task_meta(task)

@@ -19,6 +19,7 @@ class LoadedModel:
     name: str  # display name, as in result folders
     revision: str
     parts: list[LoadedModel] = field(default_factory=list)  # a hybrid's sub-models, in fusion order
+    region: Any = None  # the context each encode / predict call runs in (resolve/precision.py); None: none
 
     @property
     def kind(self) -> str:
@@ -37,4 +38,6 @@ class LoadedModel:
             parts.append(cfg.output_dtype)
         if cfg.search_backend != "exact":
             parts.append(cfg.search_backend)
+        if cfg.precision in ("fp16", "bf16"):
+            parts.append(cfg.precision)
         return "_".join(parts)

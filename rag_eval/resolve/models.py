@@ -18,6 +18,7 @@ from rag_eval.config import ModelConfig
 from rag_eval.errors import ConfigError
 from rag_eval.resolve.hub import ResolvedModel, resolve_model
 from rag_eval.resolve.loaded import LoadedModel
+from rag_eval.resolve.precision import apply_precision
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +231,8 @@ def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
         base = ModelMeta.from_sentence_transformer_model(model)
     name = display_name(cfg, resolved)
     encoder.mteb_model_meta = base.model_copy(update={"name": name, "revision": resolved.revision})
-    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision)
+    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
+                       region=apply_precision(model, cfg))
 
 
 def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
@@ -270,4 +272,5 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
     encoder.mteb_model_meta = ModelMeta.create_empty(
         overwrites={"name": name, "revision": resolved.revision, "loader": CrossEncoderWrapper}
     )
-    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision)
+    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
+                       region=apply_precision(model, cfg))

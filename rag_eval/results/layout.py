@@ -34,10 +34,13 @@ def safe_path_part(text: str) -> str:
     return part or "_"
 
 
-def experiment_name(stage1_model: str, stage1_revision: str, top_k: int | None, variant: str = "") -> str:
-    """The stage-2 experiment: the stage-1 model, revision and retrieval options, and the top_k reranked."""
+def experiment_name(stage1_model: str, stage1_revision: str, top_k: int | None, variant: str = "",
+                    reranker_variant: str = "") -> str:
+    """The stage-2 experiment: the stage-1 model, revision and retrieval options, the top_k reranked,
+    and the reranker's own options (its precision)."""
     options = f"_{variant}" if variant else ""
-    return safe_path_part(f"{stage1_model}_{stage1_revision}{options}_top{top_k}")
+    own = f"_{reranker_variant}" if reranker_variant else ""
+    return safe_path_part(f"{stage1_model}_{stage1_revision}{options}_top{top_k}{own}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ each written to a temp file and renamed, so a killed run leaves no half-written 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -87,8 +88,9 @@ class CachingEncoder:
     """
 
     def __init__(self, encoder: Any, folder: Path | None, stage: str | None = None,
-                 devices: list[str] | None = None):
+                 devices: list[str] | None = None, region: Any = None):
         self.encoder = encoder
+        self.region = region or contextlib.nullcontext  # model.precision's autocast region (resolve/precision.py)
         self.cache = EmbeddingCache(folder)
         self.stage = stage
         self.devices = list(devices) if devices else None
@@ -188,6 +190,10 @@ class CachingEncoder:
         if getattr(self.encoder, "batches_itself", False):  # a served model: its own requests, in order
             vecs = self.encoder.encode(_loader(texts), on_batch=bar.update, show_progress_bar=False, **call)
             return _as_numpy(vecs)
+        with self.region():
+            return self._encode_batches(texts, call, bar, batch_size)
+
+    def _encode_batches(self, texts: list[str], call: dict[str, Any], bar: Any, batch_size: int) -> np.ndarray:
         if self.devices:
             # the pool splits each call over its workers; a few batches per worker per call
             # keeps every device busy and the progress bar moving
@@ -248,7 +254,8 @@ def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
         "prompt": cfg.prompt,
         "prompts": getattr(model.encoder, "model_prompts", None),
         "max_seq_length": cfg.max_seq_length,
-        "embed_dim": cfg.embed_dim,  # truncation changes the vectors; output_dtype is applied after the cache
+        "embed_dim": cfg.embed_dim,
+        "precision": cfg.precision,  # truncation changes the vectors; output_dtype is applied after the cache
         "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
     }
@@ -263,4 +270,5 @@ def cached_encoder(model: Any, output_folder: Path | None, stage: str | None = N
     """The run's bi-encoder: on-disk cache under ``output_folder`` (None: in memory only)."""
     folder = embedding_cache_dir(output_folder, model) if output_folder is not None else None
     device = model.config.device
-    return CachingEncoder(model.encoder, folder, stage=stage, devices=device if isinstance(device, list) else None)
+    return CachingEncoder(model.encoder, folder, stage=stage, devices=device if isinstance(device, list) else None,
+                          region=model.region)

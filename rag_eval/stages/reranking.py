@@ -10,6 +10,7 @@ same corpus, or a larger ``top_k`` only scores the pairs not seen before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,8 +42,10 @@ class LengthSortedCrossEncoder:
     it is, its bar moving once, uncached.
     """
 
-    def __init__(self, wrapper: Any, stage: str | None = None, cache: EmbeddingCache | None = None):
+    def __init__(self, wrapper: Any, stage: str | None = None, cache: EmbeddingCache | None = None,
+                 region: Any = None):
         self.wrapper, self.stage = wrapper, stage
+        self.region = region or contextlib.nullcontext  # model.precision's autocast region
         self.cache = cache if cache is not None else EmbeddingCache(None)
         self.pairs_scored = 0  # pairs sent to the model (the rest came from the cache)
 
@@ -91,8 +94,9 @@ class LengthSortedCrossEncoder:
         model = self.wrapper.model
         scores = np.empty(len(pairs), dtype=np.float32)
         for rows in batches(model, pairs, batch_size):
-            batch_scores = model.predict([pairs[i] for i in rows], batch_size=len(rows), show_progress_bar=False,
-                                         **kwargs)
+            with self.region():
+                batch_scores = model.predict([pairs[i] for i in rows], batch_size=len(rows),
+                                             show_progress_bar=False, **kwargs)
             scores[rows] = np.asarray(batch_scores, dtype=np.float32).reshape(len(rows))
             bar.update(len(rows))
         return scores
@@ -110,7 +114,8 @@ def score_cache_dir(output_folder: Path, model: Any) -> Path:
     cfg = model.config
     settings = {
         "model": model.name, "revision": model.revision, "max_seq_length": cfg.max_seq_length,
-        "prompt": cfg.prompt, "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
+        "prompt": cfg.prompt, "precision": cfg.precision,
+        "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
         "api": [cfg.api_base, cfg.model_name, cfg.rerank_schema, cfg.extra_body] if cfg.is_api else None,
     }
@@ -121,4 +126,4 @@ def score_cache_dir(output_folder: Path, model: Any) -> Path:
 def cached_cross_encoder(model: Any, output_folder: Path | None, stage: str | None) -> LengthSortedCrossEncoder:
     """The run's cross-encoder: pair scores cached under ``output_folder`` (None: in memory only)."""
     folder = score_cache_dir(output_folder, model) if output_folder is not None else None
-    return LengthSortedCrossEncoder(model.encoder, stage, EmbeddingCache(folder))
+    return LengthSortedCrossEncoder(model.encoder, stage, EmbeddingCache(folder), region=model.region)

@@ -84,12 +84,15 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
         "model_name_or_path": cfg.model_name_or_path,
         "model_source": model.resolved.source,
         "revision": model.revision,
+        "variant": model.variant,  # the options in its folder name (embed_dim, dtype, backend, precision)
         "stage": stage,
         "task_type": task.metadata.type,
         "dataset_path": task.metadata.dataset.get("path"),
         "model_config": {
             "pooling_mode": cfg.pooling_mode,
             "max_seq_length": cfg.max_seq_length,
+            "precision": cfg.precision or str(cfg.model_kwargs.get("torch_dtype", cfg.model_kwargs.get("dtype"))
+                                              or "fp32"),
             "prompt": cfg.prompt,
             "prompts": cfg.prompts,
             "model_kwargs": {k: str(v) for k, v in cfg.model_kwargs.items()},

@@ -53,7 +53,8 @@ def run_two_stage(
     stage1 = first_stage(bi, output_folder, STAGE1)  # embeddings always on disk: stage 2 never re-encodes
     reranker = cached_cross_encoder(ce, output_folder if ev.cache_scores else None, STAGE2)
     first_place = ResultPlace(bi.name, bi.revision, STAGE1, bi.variant)
-    second_places = {k: ResultPlace(ce.name, ce.revision, STAGE2, experiment_name(bi.name, bi.revision, k, bi.variant))
+    second_places = {k: ResultPlace(ce.name, ce.revision, STAGE2, experiment_name(bi.name, bi.revision, k, bi.variant,
+                                                                             ce.variant))
                      for k in ev.top_ks}
     write_model_meta(first_place.model_folder(output_folder), stage1.run.mteb_model_meta)
     write_model_meta(next(iter(second_places.values())).model_folder(output_folder), ce.encoder.mteb_model_meta)
