@@ -2,7 +2,9 @@
 
 The config groups are read from the package (``pkg://rag_eval.conf``: the repository's ``conf/``,
 shipped inside the wheel), so the command works wherever rag_eval is installed.
-Bad input ends with one line on stderr and exit 2 (no traceback); failed tasks with exit 1.
+Bad input, Hydra's own errors and a disk that cannot be written end with one line on stderr and
+exit 2 (no traceback); failed tasks with exit 1; Ctrl-C / SIGTERM with one line and exit 130
+(see :mod:`rag_eval.cli_checks`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ register_schemas()  # the groups' `base` options must exist before Hydra compose
 CONFIG_PATH = "pkg://rag_eval.conf"
 
 
+def main() -> None:
+    """The console entry (``rag-eval``, ``python -m rag_eval``): the Hydra app, every error in one line."""
+    from rag_eval import cli_checks
+
+    cli_checks.run(app)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
-def main(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> None:
     from rag_eval.pipeline import run_task
 
     redact_saved_configs()

@@ -169,9 +169,114 @@ def _check_api(m: ModelConfig, where: str) -> None:
             logger.warning("%s.%s does not apply to an API model (%s) and is ignored", where, key, m.api_base)
 
 
+#: encode_kwargs rag_eval and mteb set themselves on every call -> the key to set instead
+_RESERVED_ENCODE = {
+    "prompt_name": "model.prompts (mteb picks the prompt per task)",
+    "prompt": "model.prompt or model.prompts (mteb picks the prompt per task)",
+    "pool": "model.device as a list, e.g. [cuda:0, cuda:1]",
+    "chunk_size": "model.device as a list, e.g. [cuda:0, cuda:1]",
+}
+#: what an API model's client reads from encode_kwargs (rag_eval/resolve/api_models.py)
+_API_ENCODE = ("batch_size", "show_progress_bar")
+
+
+def _encode_parameters(cross_encoder: bool) -> dict[str, Any]:
+    """The keywords of the installed sentence-transformers' ``SentenceTransformer.encode`` (a bi-encoder)
+    or ``CrossEncoder.predict`` (a cross-encoder), which mteb passes encode_kwargs on to.
+
+    Read from the installed release, so the list never goes stale (importing it costs seconds, so it
+    is only read when a key other than batch_size / show_progress_bar is given).
+    """
+    import inspect
+
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    fn = CrossEncoder.predict if cross_encoder else SentenceTransformer.encode
+    params = list(inspect.signature(fn).parameters.values())[2:]  # self, then the texts / pairs
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name: p.annotation for p in params if p.kind in keyword}
+
+
+def _split_alternatives(annotation: str) -> list[str]:
+    """``"bool | None"`` -> ``["bool", "None"]``; a ``|`` inside brackets stays (``list[str | Path]``)."""
+    parts, depth, current = [], 0, ""
+    for ch in annotation.replace(" ", ""):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
+
+
+def _value_problem(annotation: Any, value: Any) -> str | None:
+    """What ``value`` should be instead, judged by a parameter's annotation (None: fine, or not checkable)."""
+    import ast
+
+    wanted: list[str] = []
+    for alt in _split_alternatives(str(annotation)):
+        if alt == "None":
+            ok, text = value is None, "null"
+        elif alt == "bool":
+            ok, text = isinstance(value, bool), "true or false"
+        elif alt == "int":
+            ok, text = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif alt == "float":
+            ok, text = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif alt == "str":
+            ok, text = isinstance(value, str), "a string"
+        elif alt.startswith(("Literal[", "typing.Literal[")):
+            try:
+                choices = ast.literal_eval("[" + alt[alt.index("[") + 1:-1] + "]")
+            except (ValueError, SyntaxError):
+                return None
+            ok, text = value in choices, "one of " + ", ".join(repr(c) for c in choices)
+        else:
+            return None  # a type this check does not know: sentence-transformers will judge it
+        if ok:
+            return None
+        wanted.append(text)
+    return " or ".join(wanted)
+
+
+def _check_encode_kwargs(m: ModelConfig, where: str) -> None:
+    """encode_kwargs: batch_size a positive integer, and every key one that the model's encode (or
+    predict) takes, with a "did you mean"; a key rag_eval sets itself points at the key to use."""
+    kwargs, prefix = m.encode_kwargs, f"{where}.encode_kwargs"
+    size = kwargs.get("batch_size", 32)
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ConfigError(f"{prefix}.batch_size is {size!r}: use a positive integer (texts per encode call; "
+                          "default 32)")
+    bar = kwargs.get("show_progress_bar")
+    if bar is not None and not isinstance(bar, bool):
+        raise ConfigError(f"{prefix}.show_progress_bar is {bar!r}: use true, false or null (a terminal only)")
+    for key in kwargs:
+        if key in _RESERVED_ENCODE:
+            raise ConfigError(f"{prefix}.{key} is set by rag_eval on every call: use {_RESERVED_ENCODE[key]}")
+    rest = {k: v for k, v in kwargs.items() if k not in _API_ENCODE}
+    if not rest:
+        return
+    params = {k: a for k, a in _encode_parameters(m.is_cross_encoder).items() if k not in _RESERVED_ENCODE}
+    what = "CrossEncoder.predict" if m.is_cross_encoder else "SentenceTransformer.encode"
+    check_keys(rest, set(params) | set(_API_ENCODE), f"{prefix}.", what=f"{what} keyword")
+    for key, value in rest.items():
+        if m.is_api:
+            logger.warning("%s.%s does not apply to an API model (its client reads only %s) and is ignored",
+                           prefix, key, " and ".join(_API_ENCODE))
+            continue
+        problem = _value_problem(params[key], value)
+        if problem:
+            raise ConfigError(f"{prefix}.{key} is {value!r}: use {problem}")
+
+
 def _check_model(m: ModelConfig, where: str) -> None:
     if m.is_api:
         _check_api(m, where)
+    _check_encode_kwargs(m, where)
     if m.model_type not in MODEL_TYPES:
         raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
     if m.is_search and not m.model_name_or_path:  # nothing to download: a name for the results
