@@ -19,9 +19,11 @@ if not sys.warnoptions:  # library deprecation chatter would bury the one-line e
 
 import hydra
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
+from rag_eval import cli_checks
 from rag_eval.config import register_schemas
-from rag_eval.errors import EXIT_TASK_FAILED, ConfigError
+from rag_eval.errors import EXIT_BAD_INPUT, EXIT_TASK_FAILED, ConfigError
 
 register_schemas()  # the groups' `base` options must exist before Hydra composes
 
@@ -30,8 +32,6 @@ CONFIG_PATH = "pkg://rag_eval.conf"
 
 def main() -> None:
     """The console entry (``rag-eval``, ``python -m rag_eval``): the Hydra app, every error in one line."""
-    from rag_eval import cli_checks
-
     cli_checks.run(app)
 
 
@@ -39,12 +39,12 @@ def main() -> None:
 def app(cfg: DictConfig) -> None:
     from rag_eval.pipeline import run_task
 
-    redact_saved_configs()
     try:
+        redact_saved_configs()
         scores = run_task(cfg)
-    except ConfigError as exc:  # Hydra would print a traceback: the one line is the message
-        print(f"rag_eval: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    except (ConfigError, OmegaConfBaseException) as exc:  # Hydra would print a traceback: the one line
+        print(cli_checks.PREFIX + cli_checks.one_line(exc), file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
     if not scores.ok:
         failed = ", ".join(sorted(scores.failed))
         print(f"rag_eval: {len(scores.failed)} task(s) FAILED: {failed} (see the table above)", file=sys.stderr)

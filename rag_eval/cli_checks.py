@@ -143,7 +143,18 @@ def one_line(exc: BaseException) -> str | None:
         if exc.filename:
             return _flat(f"cannot create {exc.filename}: {exc.strerror or exc}: choose a folder you can write "
                          "(eval.output_folder=..., hydra.run.dir=...)")
+    if isinstance(exc, (ValueError, TypeError)) and _raised_in(exc, ("hydra.", "omegaconf.")):
+        # Hydra refuses some command lines with a plain ValueError (``=5``, ``--resolve`` without ``--cfg``)
+        return _flat(f"{_first(exc)} (Hydra could not read the command line; rag-eval --help shows the syntax)")
     return None
+
+
+def _raised_in(exc: BaseException, packages: tuple[str, ...]) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback belongs to one of ``packages``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith(packages)
 
 
 def _flat(text: str) -> str:
@@ -168,6 +179,8 @@ _LEXER = re.compile(r"^LexerNoViableAltException: (?P<text>.*)$")
 def _malformed_override(exc: OverrideParseException) -> str:
     """The override as typed, and what the parser could not read in it."""
     lines = [line for line in str(exc.message).splitlines() if line.strip() and not line.startswith("See https")]
+    if lines and lines[0] == f"Error parsing override '{exc.override}'":
+        lines = lines[1:]
     problem = lines[0] if lines else "cannot be parsed"
     lexer = _LEXER.match(problem)
     if lexer and len(lines) > 1 and "^" in lines[1]:
@@ -175,7 +188,7 @@ def _malformed_override(exc: OverrideParseException) -> str:
         text = lexer.group("text")
         bad = text[column] if 0 <= column < len(text) else "?"
         problem = f"unexpected character {bad!r} at position {column + 1}"
-    problem = problem.replace(f"Error parsing override '{exc.override}'", "").strip() or "cannot be parsed"
+    problem = re.sub(r" expecting \{.*\}$", "", problem)  # ANTLR's list of every token it could take
     return _flat(f"malformed override '{exc.override}': {problem}; quote a value with brackets, commas or "
                  f"spaces, e.g. 'eval.tasks=[LCQMC,BQ]' (grammar: {GRAMMAR})")
 
@@ -216,7 +229,7 @@ def _unknown_key(cause: OmegaConfBaseException) -> str:
 
 def _omegaconf(exc: OmegaConfBaseException) -> str:
     key = getattr(exc, "full_key", None)
-    return _flat(f"{key}: {_first(exc)}" if key else _first(exc))
+    return _flat(f"{_first(exc)} (resolving {key})" if key else _first(exc))
 
 
 def _first(exc: BaseException | None) -> str:

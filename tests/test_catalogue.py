@@ -1,0 +1,181 @@
+"""The catalogue: every bad input a user can type, and the one line + exit code the CLI answers with.
+
+One table. Each row is a real ``python -m rag_eval`` command line; the answer must be exactly one
+line on stderr, starting with the expected text, no traceback, and the expected exit code. A new
+config key or check adds a row here. The rows run concurrently: most fail before mteb or torch is
+imported, in about a second; the ``slow`` ones import mteb or sentence-transformers first (or run
+a small evaluation). ``{tmp}`` in a row is a folder prepared by the fixture.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONF, ROOT, cli_env
+
+DEMO = ROOT / "rag_eval" / "demo_data"
+
+
+def _options(group: str) -> str:
+    """The options Hydra offers for a group: its YAML files (``base`` is the schema, not an option)."""
+    return ", ".join(sorted(p.stem for p in (CONF / group).glob("*.yaml")))
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    args: tuple[str, ...]
+    code: int
+    line: str  # the start of the one line on stderr ("" = stderr stays empty)
+    why: str = field(default="", compare=False)
+
+
+def slow(row: Row):
+    """A row whose command imports mteb or sentence-transformers before it answers (15-25 s)."""
+    return pytest.param(row, marks=pytest.mark.slow, id=row.id)
+
+
+E = "rag_eval: error: "
+
+CATALOGUE = [
+    # --- Hydra: composition, before rag_eval's task function runs
+    Row("key-typo", ("eval.limts=100",), 2, E + "unknown config key 'eval.limts': did you mean 'eval.limits'?"),
+    Row("group-typo", ("modle=minilm",), 2, E + "unknown config key 'modle': did you mean 'model'?"),
+    Row("no-such-model", ("model=nosuch",), 2,
+        E + f"model=nosuch: no such option in group 'model'; options: {_options('model')}"),
+    Row("no-such-reranker", ("reranker=nosuch",), 2,
+        E + f"reranker=nosuch: no such option in group 'reranker'; options: {_options('reranker')}"),
+    Row("no-such-eval", ("eval=nosuch",), 2,
+        E + f"eval=nosuch: no such option in group 'eval'; options: {_options('eval')}"),
+    Row("no-such-launcher", ("hydra/launcher=nosuch",), 2,
+        E + "hydra/launcher=nosuch: no such option in group 'hydra/launcher'; options: basic, joblib"),
+    Row("no-primary-config", ("--config-name=nosuch",), 2, E + "Cannot find primary config 'nosuch'."),
+    Row("malformed-list", ("eval.tasks=[LCQMC",), 2,
+        E + "malformed override 'eval.tasks=[LCQMC': no viable alternative at input '[LCQMC'; quote a value"),
+    Row("malformed-quote", ('eval.seed="42',), 2,
+        E + "malformed override 'eval.seed=\"42': unexpected character '\"' at position 11; quote a value"),
+    Row("malformed-equals", ("eval.limits==5",), 2, E + "malformed override 'eval.limits==5': extraneous input '='"),
+    Row("no-key", ("=5",), 2, E + "Config group override must be a string or a list. Got int (Hydra could not read"),
+    Row("limits-not-int", ("eval.limits=ten",), 2,
+        E + "eval.limits must be an integer or null, got 'ten' (override 'eval.limits=ten')"),
+    Row("bool-not-bool", ("eval.overwrite_results=maybe",), 2,
+        E + "eval.overwrite_results must be true or false, got 'maybe' (override 'eval.overwrite_results=maybe')"),
+    Row("int-not-float", ("model.max_seq_length=1.5",), 2,
+        E + "model.max_seq_length must be an integer or null, got 1.5 (override 'model.max_seq_length=1.5')"),
+    Row("mapping-not-int", ("model.encode_kwargs=5",), 2,
+        E + "model.encode_kwargs must be a mapping, e.g. {key: value}, got 5 (override 'model.encode_kwargs=5')"),
+    Row("list-not-int", ("eval.tasks=5",), 2, E + "eval.tasks must be a list, e.g. [a, b], got 5"),
+    Row("interpolation", ("eval.output_folder=${nosuch}",), 2,
+        E + "Interpolation key 'nosuch' not found (resolving hydra."),
+    # --- the output folder, before Hydra creates its run folder in it and before any model loads
+    Row("output-not-creatable", ("eval.output_folder=/proc/forbidden",), 2,
+        E + "eval.output_folder /proc/forbidden cannot be created (No such file or directory): choose a folder "
+            "you can write, e.g. eval.output_folder=./outputs"),
+    Row("output-is-a-file", ("eval.output_folder={tmp}/a-file",), 2,
+        E + "eval.output_folder {tmp}/a-file is a file, not a folder: choose another folder"),
+    Row("hydra-run-dir", ("hydra.run.dir=/proc/forbidden/h",), 2,
+        E + "cannot create /proc/forbidden: No such file or directory: choose a folder you can write"),
+    # --- rag_eval's own checks (config/load.py), still before any model loads
+    Row("append-unknown", ("+eval.foo=1",), 2, E + "unknown config key 'eval.foo': allowed: benchmark,"),
+    Row("pooling", ("model.pooling_mode=avg",), 2,
+        E + "model[0].pooling_mode is 'avg': use one of cls, lasttoken, max, mean, mean_sqrt_len_tokens, "
+            "weightedmean or null for the model's own"),
+    Row("limits-zero", ("eval.limits=0",), 2, E + "eval.limits is 0: use a positive integer, or null for all"),
+    Row("top-k-zero", ("eval.top_k=0",), 2, E + "eval.top_k is 0: use a positive integer (default 100)"),
+    Row("hub", ("eval.hub=github",), 2, E + "eval.hub is 'github': use one of huggingface, modelscope"),
+    Row("no-tasks", ("eval.tasks=[]",), 2, E + "eval.tasks is empty: name at least one task, e.g. eval=demo"),
+    Row("batch-size-zero", ("model.encode_kwargs.batch_size=0",), 2,
+        E + "model[0].encode_kwargs.batch_size is 0: use a positive integer (texts per encode call; default 32)"),
+    Row("batch-size-text", ("model.encode_kwargs.batch_size=ten",), 2,
+        E + "model[0].encode_kwargs.batch_size is 'ten': use a positive integer"),
+    Row("encode-typo", ("model.encode_kwargs.batch_sise=8",), 2,  # reads SentenceTransformer.encode's keywords
+        E + "unknown SentenceTransformer.encode keyword 'model[0].encode_kwargs.batch_sise': did you mean "
+            "'model[0].encode_kwargs.batch_size'?"),
+    Row("encode-reserved", ("model.encode_kwargs.prompt=query",), 2,
+        E + "model[0].encode_kwargs.prompt is set by rag_eval on every call: use model.prompt or model.prompts"),
+    slow(Row("encode-literal", ("model.encode_kwargs.precision=float64",), 2,
+             E + "model[0].encode_kwargs.precision is 'float64': use one of 'float32', 'int8', 'uint8', 'binary', "
+                 "'ubinary'")),
+    Row("reranker-device-list", ("reranker=ms_marco_minilm_local", "reranker.device=[cpu,cpu]"), 2,
+        E + "model[1].device is a list: a cross-encoder runs on one device"),
+    # --- tasks, data and models (these import mteb first)
+    slow(Row("unknown-task", ("eval.tasks=[NoSuchTask]",), 2,
+             E + "eval.tasks[0]: unknown task 'NoSuchTask': see `python -m mteb available-tasks` for names")),
+    slow(Row("missing-model-path", ("model.model_name_or_path=./no/such/model",), 2,
+             E + "model path './no/such/model' not found")),
+    slow(Row("bad-data-line", ("eval.tasks=[{name: BadSTS, type: STS, path: {tmp}/bad-sts}]",), 2,
+             E + "{tmp}/bad-sts/test.jsonl:2 is not valid JSON (Expecting ':' delimiter): fix or remove the line")),
+    slow(Row("missing-split", (f"eval.tasks=[{{name: X, type: STS, path: {DEMO}/sts/stsb-zh-mini, split: dev}}]",),
+             2, E + f"eval.tasks[0].split 'dev' is not in {DEMO}/sts/stsb-zh-mini (found: test)")),
+    slow(Row("hub-model-offline", ("model=m3e", "eval=cmteb"), 2, E + "model 'AI-ModelScope/m3e-base' (revision "
+                                                                    "'master') is not in the local modelscope cache")),
+    # --- unsafe names are sanitised inside the output folder: the run succeeds
+    slow(Row("unsafe-names", ("model.name=../../../tmp/escape",
+                              f"eval.tasks=[{{name: ../../etc, type: STS, path: {DEMO}/sts/stsb-zh-mini}}]",
+                              "eval.limits=12"), 0, "")),
+]
+
+
+def _row(entry) -> Row:
+    return entry.values[0] if hasattr(entry, "values") else entry
+
+
+def _ids():
+    return [_row(e).id for e in CATALOGUE]
+
+
+def _command(row: Row, tmp: Path) -> list[str]:
+    args = [a.replace("{tmp}", str(tmp)) for a in row.args]
+    defaults = [f"eval.output_folder={tmp / 'out' / row.id}", f"hydra.run.dir={tmp / 'hydra' / row.id}",
+                "eval.verbosity=0"]
+    given = {a.split("=", 1)[0] for a in args}
+    return [sys.executable, "-m", "rag_eval", *[d for d in defaults if d.split("=", 1)[0] not in given], *args]
+
+
+@pytest.fixture(scope="module")
+def answers(request, tmp_path_factory):
+    """Every selected row's command, run concurrently once: {row id: (CompletedProcess, tmp)}."""
+    tmp = tmp_path_factory.mktemp("catalogue")
+    (tmp / "a-file").write_text("not a folder\n")
+    (tmp / "bad-sts").mkdir()
+    (tmp / "bad-sts" / "test.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n'
+                                                '{"sentence1": "a", "sentence2" "b", "score": 0}\n')
+    selected = {item.callspec.id for item in request.session.items
+                if getattr(item, "originalname", "") == "test_catalogue" and hasattr(item, "callspec")}
+    rows = [_row(e) for e in CATALOGUE if _row(e).id in selected]
+
+    def run(row: Row) -> subprocess.CompletedProcess:
+        return subprocess.run(_command(row, tmp), cwd=ROOT, env=cli_env(), capture_output=True, text=True,
+                              timeout=300)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = dict(zip([r.id for r in rows], pool.map(run, rows), strict=True))
+    return done, tmp
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("row", CATALOGUE, ids=_ids())
+def test_catalogue(row: Row, answers):
+    done, tmp = answers
+    proc = done[row.id]
+    expected = row.line.replace("{tmp}", str(tmp))
+    lines = proc.stderr.splitlines()
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == row.code, proc.stderr[-3000:]
+    if not expected:
+        assert lines == [], proc.stderr[-3000:]
+    else:
+        assert len(lines) == 1, proc.stderr[-3000:]
+        assert lines[0].startswith(expected), lines[0]
+    if row.id == "unsafe-names":  # sanitised into single path parts, all inside the output folder
+        out = tmp / "out" / row.id
+        results = [p for p in out.rglob("*.json") if p.name != "model_meta.json" and ".cache" not in p.parts]
+        assert [(p.relative_to(out).parts[0], p.name) for p in results] == [("tmp__escape", "etc.json")]
+        assert all(p.resolve().is_relative_to(out.resolve()) for p in out.rglob("*"))
+
