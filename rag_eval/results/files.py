@@ -39,17 +39,28 @@ _STORAGE_ERRNOS = {
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
-def storage_error(exc: BaseException, path: str | Path, errnos: frozenset[int] | None = None) -> StorageError | None:
-    """The one-line :class:`StorageError` for a failed write of ``path``, or None for any other error."""
-    if not isinstance(exc, OSError) or exc.errno not in (errnos or _STORAGE_ERRNOS):
+def storage_error(exc: BaseException, path: str | Path, errnos: frozenset[int] | None = None,
+                  bare: bool = False) -> StorageError | None:
+    """The one-line :class:`StorageError` for a failed write of ``path``, or None for any other error.
+
+    ``bare``: an ``OSError`` without an errno counts too (inside rag_eval's own write, where nothing
+    but the write can fail: numpy's ``tofile`` raises ``OSError("N requested and M written")``).
+    """
+    if not isinstance(exc, OSError):
         return None
-    return StorageError(f"cannot write {path}: {_STORAGE_ERRNOS[exc.errno]}; nothing half-written is left and "
+    if exc.errno is None and bare:
+        reason = f"the write failed ({' '.join(str(exc).split())[:120]}): is the disk full?"
+    elif exc.errno in (errnos or _STORAGE_ERRNOS):
+        reason = _STORAGE_ERRNOS[exc.errno]
+    else:
+        return None
+    return StorageError(f"cannot write {path}: {reason}; nothing half-written is left and "
                         "finished tasks stay on disk (rerun with eval.overwrite_results=false to resume)")
 
 
 @contextmanager
-def storage_guard(path: str | Path, partial: Path | None = None,
-                  errnos: frozenset[int] | None = None) -> Iterator[None]:
+def storage_guard(path: str | Path, partial: Path | None = None, errnos: frozenset[int] | None = None,
+                  bare: bool = False) -> Iterator[None]:
     """Writes to ``path`` inside: a full, read-only or forbidden disk becomes one line naming it.
 
     ``partial``: a file that a library writes in place (mteb's predictions), removed on such a failure
@@ -59,7 +70,7 @@ def storage_guard(path: str | Path, partial: Path | None = None,
     try:
         yield
     except OSError as exc:
-        error = storage_error(exc, path, errnos)
+        error = storage_error(exc, path, errnos, bare)
         if error is None:
             raise
         if partial is not None:
@@ -77,7 +88,7 @@ def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False) -
     A disk that is full, read-only or forbidden raises :class:`StorageError` naming ``path``
     (the temp file is removed, an older ``path`` stays as it was).
     """
-    with storage_guard(path):
+    with storage_guard(path, bare=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:

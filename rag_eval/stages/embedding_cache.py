@@ -97,7 +97,8 @@ class EmbeddingCache:
             self._chunks += 1  # an earlier process with the same pid (or a removed corrupt chunk's neighbour)
             stem = f"chunk-{os.getpid()}-{self._chunks:05d}"
         self._chunks += 1
-        atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), binary=True)
+        atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(_Stream(fh), vectors, allow_pickle=False),
+                     binary=True)
         atomic_write_text(self.folder / f"{stem}.json", json.dumps(keys))
 
 
@@ -250,6 +251,15 @@ class CachingEncoder:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             self.encoder.model.stop_multi_process_pool(pool)
+
+
+class _Stream:
+    """A file seen only through ``write``: numpy then writes in buffered pieces through Python's file object,
+    whose failed write carries its errno (ENOSPC, EFBIG, ...). Given the real file, numpy's ``tofile``
+    raises a bare ``OSError("N requested and M written")`` that cannot be told from any other error."""
+
+    def __init__(self, fh: Any):
+        self.write = fh.write
 
 
 def _chunk_problem(keys: Any, vecs: Any) -> str | None:
