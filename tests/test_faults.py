@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from rag_eval.errors import StorageError
-from tests.conftest import DATA, ROOT, cli_env, start_cli
+from tests.conftest import ROOT, cli_env, start_cli
 
 DEMO = ROOT / "rag_eval" / "demo_data"
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -61,9 +61,9 @@ def _leftovers(folder: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- Ctrl-C and SIGTERM
 
-SIGNAL_TASKS = [
+SIGNAL_TASKS = [  # small: the signal lands within 0.2 s of the first result file, while the second task runs
     {"name": "StsbSTS", "type": "STS", "path": DEMO / "sts/stsb-zh-mini"},
-    {"name": "Cranfield", "type": "Retrieval", "path": DATA / "retrieval/cranfield-en"},
+    {"name": "CmrcRetrieval", "type": "Retrieval", "path": DEMO / "retrieval/cmrc2018-zh-mini"},
     {"name": "StsbPairs", "type": "PairClassification", "path": DEMO / "pair_classification/stsb-pairs-zh-mini"},
 ]
 
@@ -72,7 +72,7 @@ SIGNAL_TASKS = [
 @pytest.mark.subprocess
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_cleanly_and_the_rerun_resumes(tmp_path, minilm_path, signum):
-    """The first task finishes, the signal lands in the long second one: one line naming both, exit 130;
+    """The first task finishes, the signal lands in the second one: one line naming both, exit 130;
     the rerun (SIGINT case) runs only the unfinished tasks, and the scores equal an uninterrupted run."""
     from mteb import TaskResult
 
@@ -281,14 +281,14 @@ def test_output_folder_that_cannot_be_created_is_one_line():
 
 
 @pytest.mark.slow
-def test_output_folder_turns_read_only_mid_run(small_disk, data_dir, minilm_path):
+def test_output_folder_turns_read_only_mid_run(small_disk, minilm_path):
     """The first task is on disk when the folder turns read-only; the next write stops the run in one line."""
     from mteb import TaskResult
 
     from rag_eval import run_task
 
     out = small_disk / "out"
-    tasks = [STS, {"name": "Cranfield", "type": "Retrieval", "path": data_dir / "retrieval/cranfield-en"}]
+    tasks = [STS, RETRIEVAL]
     first = out / "sentence-transformers__all-MiniLM-L6-v2"
 
     def turn_read_only():
@@ -305,7 +305,7 @@ def test_output_folder_turns_read_only_mid_run(small_disk, data_dir, minilm_path
     message = str(info.value)
     assert message.startswith(f"cannot write {out}/") and ": read-only file system (EROFS): " in message, message
     sts = next(first.glob("*/StsbSTS.json"))
-    assert TaskResult.from_disk(sts).scores and not list(first.glob("*/Cranfield.json"))
+    assert TaskResult.from_disk(sts).scores and not list(first.glob("*/CmrcRetrieval.json"))
     assert not _leftovers(small_disk)
 
 
