@@ -179,3 +179,34 @@ def test_catalogue(row: Row, answers):
         assert [(p.relative_to(out).parts[0], p.name) for p in results] == [("tmp__escape", "etc.json")]
         assert all(p.resolve().is_relative_to(out.resolve()) for p in out.rglob("*"))
 
+
+
+def test_encode_kwargs_follow_each_models_own_keywords(caplog):
+    """EvalScope's eval-level encode_kwargs reach both models: a bi-encoder keyword on the cross-encoder is a
+    warning (CrossEncoder.predict ignores it); a cross-encoder keyword on the bi-encoder is refused
+    (SentenceTransformer.encode would raise at run time)."""
+    import logging
+
+    from rag_eval.config import load_config
+    from rag_eval.errors import ConfigError
+
+    def cfg(bi: dict, ce: dict) -> dict:
+        return {"model": [{"model_name_or_path": "m", "encode_kwargs": bi},
+                          {"model_name_or_path": "r", "is_cross_encoder": True, "encode_kwargs": ce}],
+                "eval": {"tasks": ["T2Retrieval"]}}
+
+    with caplog.at_level(logging.WARNING, logger="rag_eval"):
+        run = load_config(cfg({"normalize_embeddings": True, "task": "retrieval"},
+                              {"normalize_embeddings": True, "apply_softmax": False}))
+    assert run.models[1].encode_kwargs == {"normalize_embeddings": True, "apply_softmax": False}
+    assert [r.getMessage() for r in caplog.records] == [
+        "model[1].encode_kwargs.normalize_embeddings is a SentenceTransformer.encode keyword: CrossEncoder.predict "
+        "ignores it"]
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg({"apply_softmax": True}, {}))
+    assert str(info.value) == ("model[0].encode_kwargs.apply_softmax is a CrossEncoder.predict keyword, which "
+                               "SentenceTransformer.encode refuses: set it in the reranker's encode_kwargs")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg({}, {"activation_fm": None}))
+    assert str(info.value) == ("unknown CrossEncoder.predict keyword 'model[1].encode_kwargs.activation_fm': "
+                               "did you mean 'model[1].encode_kwargs.activation_fn'?")

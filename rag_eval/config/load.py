@@ -178,11 +178,14 @@ _RESERVED_ENCODE = {
 }
 #: what an API model's client reads from encode_kwargs (rag_eval/resolve/api_models.py)
 _API_ENCODE = ("batch_size", "show_progress_bar")
+#: what sentence-transformers' ``**kwargs`` take besides the named keywords (SentenceTransformer.encode
+#: refuses any other extra key unless the model's ``get_model_kwargs()`` names it, which needs the model)
+_ST_EXTRA = ("task", "processing_kwargs")
 
 
 def _encode_parameters(cross_encoder: bool) -> dict[str, Any]:
     """The keywords of the installed sentence-transformers' ``SentenceTransformer.encode`` (a bi-encoder)
-    or ``CrossEncoder.predict`` (a cross-encoder), which mteb passes encode_kwargs on to.
+    or ``CrossEncoder.predict`` (a cross-encoder), which mteb passes encode_kwargs on to: name -> annotation.
 
     Read from the installed release, so the list never goes stale (importing it costs seconds, so it
     is only read when a key other than batch_size / show_progress_bar is given).
@@ -194,7 +197,8 @@ def _encode_parameters(cross_encoder: bool) -> dict[str, Any]:
     fn = CrossEncoder.predict if cross_encoder else SentenceTransformer.encode
     params = list(inspect.signature(fn).parameters.values())[2:]  # self, then the texts / pairs
     keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {p.name: p.annotation for p in params if p.kind in keyword}
+    found = {p.name: p.annotation for p in params if p.kind in keyword and p.name not in _RESERVED_ENCODE}
+    return {**found, **{k: "Any" for k in _ST_EXTRA}}
 
 
 def _split_alternatives(annotation: str) -> list[str]:
@@ -245,7 +249,12 @@ def _value_problem(annotation: Any, value: Any) -> str | None:
 
 def _check_encode_kwargs(m: ModelConfig, where: str) -> None:
     """encode_kwargs: batch_size a positive integer, and every key one that the model's encode (or
-    predict) takes, with a "did you mean"; a key rag_eval sets itself points at the key to use."""
+    predict) takes, with a "did you mean"; a key rag_eval sets itself points at the key to use.
+
+    EvalScope's eval-level encode_kwargs reach both models, so a bi-encoder keyword on a cross-encoder
+    (which ``CrossEncoder.predict`` ignores) is only a warning; a cross-encoder keyword on a bi-encoder
+    is an error (``SentenceTransformer.encode`` refuses it at run time).
+    """
     kwargs, prefix = m.encode_kwargs, f"{where}.encode_kwargs"
     size = kwargs.get("batch_size", 32)
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
@@ -260,17 +269,25 @@ def _check_encode_kwargs(m: ModelConfig, where: str) -> None:
     rest = {k: v for k, v in kwargs.items() if k not in _API_ENCODE}
     if not rest:
         return
-    params = {k: a for k, a in _encode_parameters(m.is_cross_encoder).items() if k not in _RESERVED_ENCODE}
-    what = "CrossEncoder.predict" if m.is_cross_encoder else "SentenceTransformer.encode"
-    check_keys(rest, set(params) | set(_API_ENCODE), f"{prefix}.", what=f"{what} keyword")
+    own, other = _encode_parameters(m.is_cross_encoder), _encode_parameters(not m.is_cross_encoder)
+    what, other_what = "SentenceTransformer.encode", "CrossEncoder.predict"
+    if m.is_cross_encoder:
+        what, other_what = other_what, what
     for key, value in rest.items():
+        if key not in own and key not in other:
+            check_keys({key: value}, set(own) | set(_API_ENCODE), f"{prefix}.", what=f"{what} keyword")
         if m.is_api:
             logger.warning("%s.%s does not apply to an API model (its client reads only %s) and is ignored",
                            prefix, key, " and ".join(_API_ENCODE))
-            continue
-        problem = _value_problem(params[key], value)
-        if problem:
-            raise ConfigError(f"{prefix}.{key} is {value!r}: use {problem}")
+        elif key not in own and m.is_cross_encoder:
+            logger.warning("%s.%s is a %s keyword: %s ignores it", prefix, key, other_what, what)
+        elif key not in own:
+            raise ConfigError(f"{prefix}.{key} is a {other_what} keyword, which {what} refuses: set it in the "
+                              "reranker's encode_kwargs")
+        else:
+            problem = _value_problem(own[key], value)
+            if problem:
+                raise ConfigError(f"{prefix}.{key} is {value!r}: use {problem}")
 
 
 def _check_model(m: ModelConfig, where: str) -> None:
