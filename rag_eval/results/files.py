@@ -147,7 +147,11 @@ def write_task_result(path: Path, task_result: Any, extra: dict[str, Any]) -> No
 def write_model_meta(folder: Path, meta: Any) -> None:
     """``model_meta.json`` beside the results, as mteb's ResultCache keeps it."""
     path, text = folder / "model_meta.json", json.dumps(meta.to_dict(), indent=2, default=str)
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+    try:
+        same = path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):  # missing, or corrupt: written again
+        same = False
+    if not same:
         atomic_write_text(path, text)
 
 
