@@ -198,6 +198,13 @@ def _composition(exc: HydraException) -> str:
     cause = exc.__cause__
     message = str(exc)
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and message.startswith("Could not override"):
+        typed = re.match(r"Could not override '([^']+)'", message)
+        group = typed.group(1).split(".")[0] if typed else ""
+        if cause.full_key == group and group in _GROUPS:  # reranker.max_seq_length=128 with no reranker picked
+            options = _group_options(group)
+            typed_as = message.partition("use +")[2].strip() or typed.group(1)
+            return _flat(f"{typed.group(1)}: no {group} is selected ({group}: null), so it has no keys: pick one "
+                         f"first, e.g. {group}={options[0]} {typed_as}; options: {', '.join(options)}")
         return _unknown_key(cause)
     if isinstance(cause, ValidationError):
         override = message.removeprefix("Error merging override").strip()
@@ -209,6 +216,17 @@ def _composition(exc: HydraException) -> str:
         return _flat(f"override '{override}': {_first(cause)}")
     detail = f": {_first(cause)}" if isinstance(cause, OmegaConfBaseException) else ""
     return _flat(f"{_first(exc)}{detail}")
+
+
+_GROUPS = ("model", "reranker", "eval")
+
+
+def _group_options(group: str) -> list[str]:
+    """The options of one of rag_eval's config groups: its YAML files in the packaged ``conf``."""
+    from importlib.resources import files
+
+    folder = files("rag_eval.conf") / group
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")) or ["..."]
 
 
 def _unknown_key(cause: OmegaConfBaseException) -> str:

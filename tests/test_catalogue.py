@@ -71,6 +71,12 @@ CATALOGUE = [
     Row("mapping-not-int", ("model.encode_kwargs=5",), 2,
         E + "model.encode_kwargs must be a mapping, e.g. {key: value}, got 5 (override 'model.encode_kwargs=5')"),
     Row("list-not-int", ("eval.tasks=5",), 2, E + "eval.tasks must be a list, e.g. [a, b], got 5"),
+    Row("null-not-int", ("eval.verbosity=null",), 2,
+        E + "eval.verbosity must be an integer, got None (override 'eval.verbosity=null')"),
+    Row("reranker-not-picked", ("reranker.max_seq_length=128",), 2,
+        E + "reranker.max_seq_length: no reranker is selected (reranker: null), so it has no keys: pick one "
+            f"first, e.g. reranker=api reranker.max_seq_length=128; options: {_options('reranker')}"),
+    Row("delete-missing", ("~eval.nosuch",), 2, E + "Could not delete from config. 'eval.nosuch' does not exist."),
     Row("interpolation", ("eval.output_folder=${nosuch}",), 2,
         E + "Interpolation key 'nosuch' not found (resolving hydra."),
     # --- the output folder, before Hydra creates its run folder in it and before any model loads
