@@ -16,6 +16,8 @@ from typing import Any
 
 from rag_eval.config.evalscope import is_evalscope, split_evalscope
 from rag_eval.config.schema import (
+    BM25_OPTIONS,
+    BM25_TOKENIZERS,
     FUSIONS,
     HUBS,
     MODEL_TYPES,
@@ -317,6 +319,12 @@ def _check_model(m: ModelConfig, where: str) -> None:
         raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
     if m.is_search and m.is_cross_encoder:
         raise ConfigError(f"{where}: a {m.model_type} model retrieves (stage 1); it cannot be the reranker")
+    if m.model_type == "bm25":  # up front, not when mteb builds it
+        check_keys(m.model_kwargs, set(BM25_OPTIONS), f"{where}.model_kwargs.", what="BM25 option")
+        tokenizer = m.model_kwargs.get("tokenizer") or "auto"
+        if tokenizer not in BM25_TOKENIZERS:
+            raise ConfigError(f"{where}.model_kwargs.tokenizer is {tokenizer!r}: use one of "
+                              f"{', '.join(BM25_TOKENIZERS)}")
 
 
 HYBRID_KEYS = {"models", "fusion", "weights", "rrf_k", "sub_model_top_k"}

@@ -21,6 +21,10 @@ SEARCH_TYPES = ("bm25", "hybrid")  # search models: they retrieve (Retrieval / R
 OUTPUT_DTYPES = ("float16", "bfloat16", "int8", "uint8", "int4", "uint4", "binary")  # mteb OutputDType values
 SEARCH_BACKENDS = ("exact", "faiss")
 FUSIONS = ("rrf", "dbsf", "rsf")
+#: model_type bm25: its model_kwargs are mteb's BM25 options plus rag_eval's tokenizer choice
+BM25_TOKENIZERS = ("auto", "char", "jieba")
+BM25_OPTIONS = frozenset({"k1", "b", "delta", "method", "stopwords", "stemmer_language", "freq_threshold",
+                          "tokenizer"})
 
 
 @dataclass
