@@ -7,10 +7,27 @@ exit 2 (no traceback); failed tasks with exit 1; Ctrl-C / SIGTERM with one line 
 (see :mod:`rag_eval.cli_checks`).
 """
 
+# ruff: noqa: E402  (the signal handlers below come before the slow imports they guard)
 from __future__ import annotations
 
-import re
+import signal
 import sys
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C / SIGTERM during the imports below (seconds: hydra, omegaconf): one line, exit 130."""
+    print(f"rag_eval: interrupted ({signal.Signals(signum).name}) while starting, before any task started; "
+          "nothing was written", file=sys.stderr)
+    raise SystemExit(130)
+
+
+# until cli_checks.run takes over (a signal the parent process ignores stays ignored)
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _interrupted_while_starting)
+
+import re
 import warnings
 from pathlib import Path
 

@@ -83,7 +83,10 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def install_sigterm() -> None:
     """SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) in the main thread: the run stops
-    as on Ctrl-C (finished tasks recorded, one line, exit 130) instead of dying silently."""
+    as on Ctrl-C (finished tasks recorded, one line, exit 130) instead of dying silently. Ctrl-C gets
+    Python's own handler back (``__main__`` answers it itself while it imports), unless it is ignored."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_terminated)
 

@@ -122,6 +122,61 @@ def test_signal_stops_cleanly_and_the_rerun_resumes(tmp_path, minilm_path, signu
         assert resumed.scores[split][0]["main_score"] == pytest.approx(straight[task][split]["main_score"], abs=1e-6)
 
 
+def _handles_sigterm(pid: int) -> bool:
+    """Whether ``pid`` catches SIGTERM (Linux: /proc/<pid>/status SigCgt): rag_eval's ``__main__`` is running."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc to see the handler")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_while_starting_is_one_line(tmp_path, signum):
+    """A signal while the CLI still imports Hydra (or later, before any task): one line, exit 130, nothing
+    written. It is sent as soon as ``__main__`` handles SIGTERM, i.e. during its imports."""
+    out = tmp_path / "out"
+    proc = start_cli([f"eval.output_folder={out}", f"hydra.run.dir={tmp_path}/h", "eval.verbosity=0"])
+    deadline = time.monotonic() + 60
+    while not _handles_sigterm(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)  # the imports it guards take a few hundred ms: the signal lands inside them
+    os.kill(proc.pid, signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert stderr == (f"rag_eval: interrupted ({signal.Signals(signum).name}) while starting, before any task "
+                      "started; nothing was written\n")
+    assert not _results(out)
+
+
+def test_interrupt_line_names_sweep_stages_and_skipped_tasks(tmp_path, monkeypatch):
+    """The line after a signal: each top_k of a sweep on its own, a task the model cannot score (BM25 on
+    STS) neither finished nor unfinished, tasks never reached as not finished."""
+    from types import SimpleNamespace
+
+    from rag_eval import pipeline, report
+    from rag_eval.errors import RunInterrupted, Terminated
+    from rag_eval.results import TaskOutcome
+
+    monkeypatch.setattr(report, "write_reports", lambda folder: [])
+    outcomes = [TaskOutcome(task="T2Retrieval", task_type="Retrieval", model="bm25", stage="stage1"),
+                TaskOutcome(task="T2Retrieval", task_type="Retrieval", model="ce", stage="stage2", top_k=20),
+                TaskOutcome(task="T2Retrieval", task_type="Retrieval", model="ce", stage="stage2", top_k=10),
+                TaskOutcome(task="ATEC", task_type="STS", model="bm25", stage="stage1", status="skipped")]
+    outcomes[0].finished = outcomes[1].finished = True
+    tasks = [SimpleNamespace(metadata=SimpleNamespace(name=n)) for n in ("T2Retrieval", "ATEC", "LCQMC")]
+    error = pipeline.interrupted(Terminated(), tasks, outcomes, tmp_path)
+    assert isinstance(error, RunInterrupted) and isinstance(error, KeyboardInterrupt)
+    assert str(error) == ("interrupted (SIGTERM): finished (on disk): T2Retrieval/stage1, T2Retrieval/stage2@top_k=20; "
+                          "skipped (the model cannot score them): ATEC/stage1; not finished: "
+                          "T2Retrieval/stage2@top_k=10, LCQMC; rerun with eval.overwrite_results=false to resume")
+    assert error.unfinished == ["T2Retrieval/stage2@top_k=10", "LCQMC"]
+    assert not (tmp_path / "failures.json").exists()
+
+
 # --------------------------------------------------------------------------- a full or read-only disk
 
 
@@ -358,6 +413,29 @@ def test_corrupt_embedding_chunk_is_recomputed_and_logged_once(tmp_path, clean_r
     assert len(now) == 2 and all(p.with_suffix(".npy").is_file() for p in now)
 
 
+@pytest.mark.parametrize("how", ["npy-garbage", "json-garbage", "count-mismatch"])
+def test_corrupt_score_cache_chunk_is_dropped_and_logged_once(tmp_path, caplog, how):
+    """The cross-encoder's score cache is the embedding cache's storage (one float per pair): a corrupt
+    chunk is logged once and removed, the good one is kept, and the next run does not log it again."""
+    import numpy as np
+
+    from rag_eval.stages.embedding_cache import EmbeddingCache
+
+    folder = tmp_path / "rerank_scores"
+    cache = EmbeddingCache(folder)
+    cache.add(["a", "b"], np.array([[0.5], [0.25]]))
+    cache.add(["c"], np.array([[0.125]]))
+    bad, good = sorted(folder.glob("chunk-*.json"))
+    _corrupt(bad, how)
+    with caplog.at_level(logging.WARNING, logger="rag_eval"):
+        again = EmbeddingCache(folder)
+        third = EmbeddingCache(folder)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith(f"ignoring corrupt embedding chunk {bad} ("), warnings
+    assert set(again.vectors) == set(third.vectors) == {"c"} and float(again.vectors["c"][0]) == 0.125
+    assert sorted(folder.iterdir()) == [good, good.with_suffix(".npy")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["truncated", "no-scores"])
 def test_corrupt_result_file_is_rerun_and_logged_once(tmp_path, clean_run, minilm_path, caplog, how):
@@ -388,7 +466,8 @@ def test_corrupt_result_file_is_rerun_and_logged_once(tmp_path, clean_run, minil
 @pytest.mark.slow
 def test_corrupt_stage1_predictions_are_recomputed(tmp_path, minilm_path, reranker_path, caplog):
     """A predictions file cut short (mteb writes it in place; a kill can leave half of one): stage 1 runs
-    again from cached embeddings, stage 2 reranks its fresh top_k, the scores equal the first run's."""
+    again from cached embeddings and writes it whole; stage 2's finished result stays (nothing finished
+    is redone on resume), and the scores equal the first run's."""
     from rag_eval import run_task
 
     cfg = {"model": [{"model_name_or_path": minilm_path, "name": MINILM_NAME},
@@ -403,7 +482,7 @@ def test_corrupt_stage1_predictions_are_recomputed(tmp_path, minilm_path, rerank
     warnings = [r.getMessage() for r in caplog.records if str(predictions) in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith(f"removing unreadable predictions {predictions} ("), warnings
     assert json.loads(predictions.read_text(encoding="utf-8"))  # whole again
-    assert [o.status for o in again.outcomes] == ["ok", "ok"]
+    assert [(o.stage, o.status) for o in again.outcomes] == [("stage1", "ok"), ("stage2", "cached")]
     for stage in ("stage1", "stage2"):
         assert again["CmrcRetrieval"][stage]["dev"]["main_score"] == pytest.approx(
             first["CmrcRetrieval"][stage]["dev"]["main_score"], abs=1e-6)
