@@ -2,13 +2,32 @@
 
 The config groups are read from the package (``pkg://rag_eval.conf``: the repository's ``conf/``,
 shipped inside the wheel), so the command works wherever rag_eval is installed.
-Bad input ends with one line on stderr and exit 2 (no traceback); failed tasks with exit 1.
+Bad input, Hydra's own errors and a disk that cannot be written end with one line on stderr and
+exit 2 (no traceback); failed tasks with exit 1; Ctrl-C / SIGTERM with one line and exit 130
+(see :mod:`rag_eval.cli_checks`).
 """
 
+# ruff: noqa: E402  (the signal handlers below come before the slow imports they guard)
 from __future__ import annotations
 
-import re
+import signal
 import sys
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C / SIGTERM during the imports below (seconds: hydra, omegaconf): one line, exit 130."""
+    print(f"rag_eval: interrupted ({signal.Signals(signum).name}) while starting, before any task started; "
+          "nothing was written", file=sys.stderr)
+    raise SystemExit(130)
+
+
+# until cli_checks.run takes over (a signal the parent process ignores stays ignored)
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _interrupted_while_starting)
+
+import re
 import warnings
 from pathlib import Path
 
@@ -17,25 +36,32 @@ if not sys.warnoptions:  # library deprecation chatter would bury the one-line e
 
 import hydra
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
+from rag_eval import cli_checks
 from rag_eval.config import register_schemas
-from rag_eval.errors import EXIT_TASK_FAILED, ConfigError
+from rag_eval.errors import EXIT_BAD_INPUT, EXIT_TASK_FAILED, ConfigError
 
 register_schemas()  # the groups' `base` options must exist before Hydra composes
 
 CONFIG_PATH = "pkg://rag_eval.conf"
 
 
+def main() -> None:
+    """The console entry (``rag-eval``, ``python -m rag_eval``): the Hydra app, every error in one line."""
+    cli_checks.run(app)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
-def main(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> None:
     from rag_eval.pipeline import run_task
 
-    redact_saved_configs()
     try:
+        redact_saved_configs()
         scores = run_task(cfg)
-    except ConfigError as exc:  # Hydra would print a traceback: the one line is the message
-        print(f"rag_eval: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    except (ConfigError, OmegaConfBaseException) as exc:  # Hydra would print a traceback: the one line
+        print(cli_checks.PREFIX + cli_checks.one_line(exc), file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
     if not scores.ok:
         failed = ", ".join(sorted(scores.failed))
         print(f"rag_eval: {len(scores.failed)} task(s) FAILED: {failed} (see the table above)", file=sys.stderr)

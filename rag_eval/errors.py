@@ -1,14 +1,18 @@
-"""One exception type for every mistake a user can fix.
+"""One exception type for every mistake a user can fix, and one for a run stopped by a signal.
 
 A :class:`ConfigError` carries a single line that names the key, file or task at fault and
 how to fix it. The CLI prints that line and exits 2; ``run_task`` lets it propagate. Anything
 else is a bug (or a task failure, which the stages record instead of raising).
+
+A run stopped by Ctrl-C (SIGINT) or SIGTERM raises :class:`RunInterrupted`, a ``KeyboardInterrupt``
+whose one line says which tasks are finished on disk and which are not; the CLI prints it and exits 130.
 """
 
 from __future__ import annotations
 
 EXIT_BAD_INPUT = 2
 EXIT_TASK_FAILED = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's code for Ctrl-C (SIGTERM exits the same way)
 
 
 class ConfigError(ValueError):
@@ -26,6 +30,30 @@ class HubError(ConfigError):
 
 class DataError(ConfigError):
     """A local dataset file is malformed (names file:line where it can)."""
+
+
+class StorageError(ConfigError):
+    """A file or folder under the output folder cannot be written (no space, read-only, no permission).
+
+    Raised instead of the ``OSError``: the run stops with one line naming the path (nothing
+    half-written is left; finished tasks stay on disk), not a task failure.
+    """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the CLI's handler so that it stops like Ctrl-C."""
+
+    signal_name = "SIGTERM"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal; the message is one line: what is finished on disk, what is not."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, finished: list[str], unfinished: list[str]):
+        super().__init__(" ".join(str(message).split()))
+        self.finished, self.unfinished = finished, unfinished
 
 
 def check_keys(raw: dict, allowed: set[str], prefix: str, what: str = "config key") -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config import RunConfig, load_config
-from rag_eval.errors import ConfigError
-from rag_eval.results import TaskOutcome, write_failures
+from rag_eval.errors import ConfigError, RunInterrupted
+from rag_eval.results import TaskOutcome, check_writable, write_failures
 
 logger = logging.getLogger("rag_eval")
 
@@ -69,8 +69,13 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
 
     ``cfg`` is an EvalScope-style dict, a Hydra DictConfig, a YAML path or a RunConfig.
     Relative data paths are read against ``base_dir`` (default: the working directory).
+
+    Bad input, and an output folder that cannot be written, raise :class:`ConfigError` (one line)
+    before any model loads. A ``KeyboardInterrupt`` mid-run becomes :class:`RunInterrupted` (still a
+    ``KeyboardInterrupt``) once the finished tasks are recorded; its line names them.
     """
     run: RunConfig = load_config(cfg)
+    output_folder = check_writable(run.eval.output_folder)  # one line now, not after the first task
     _setup_logging(run.eval.verbosity)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -84,18 +89,21 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     _compat.check()  # one line if a library lost an internal name rag_eval relies on
     base = Path(base_dir) if base_dir else None
     tasks = resolve_tasks(run.eval, base)
-    output_folder = Path(run.eval.output_folder)
-    if run.cross_encoder is not None and reranker_alone(tasks):
-        # EvalScope's rule: a bi-encoder and a reranker but no Retrieval task -> the reranker alone
-        outcomes = run_one_stage(load_cross_encoder(run.cross_encoder), tasks, run.eval, output_folder)
-    else:
-        bi_encoder = load_bi_encoder(run.bi_encoder)
-        attach_task_prompts(bi_encoder, tasks)
-        if run.cross_encoder is None:
-            outcomes = run_one_stage(bi_encoder, tasks, run.eval, output_folder)
+    outcomes: list[TaskOutcome] = []  # the stages append as they go: an interrupt still knows what finished
+    try:
+        if run.cross_encoder is not None and reranker_alone(tasks):
+            # EvalScope's rule: a bi-encoder and a reranker but no Retrieval task -> the reranker alone
+            run_one_stage(load_cross_encoder(run.cross_encoder), tasks, run.eval, output_folder, outcomes)
         else:
-            cross_encoder = load_cross_encoder(run.cross_encoder)
-            outcomes = run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder)
+            bi_encoder = load_bi_encoder(run.bi_encoder)
+            attach_task_prompts(bi_encoder, tasks)
+            if run.cross_encoder is None:
+                run_one_stage(bi_encoder, tasks, run.eval, output_folder, outcomes)
+            else:
+                cross_encoder = load_cross_encoder(run.cross_encoder)
+                run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder, outcomes)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through the CLI's handler
+        raise interrupted(exc, tasks, outcomes, output_folder) from None
     scores = RunScores(outcomes)
     write_failures(outcomes, output_folder)  # failed tasks have no result file: keep them visible
     files = write_reports(output_folder)  # the summary, averages and charts of everything in output_folder
@@ -103,6 +111,51 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
         print_summary(outcomes)
         print(where_line(outcomes, files))
     return scores
+
+
+def _label(o: TaskOutcome, sweep: bool = False) -> str:
+    """``Task``, ``Task/stage2``, or ``Task/stage2@top_k=20`` in a top_k sweep (one outcome per k)."""
+    label = f"{o.task}/{o.stage}" if o.stage else o.task
+    return f"{label}@top_k={o.top_k}" if sweep and o.top_k is not None else label
+
+
+def interrupted(exc: KeyboardInterrupt, tasks: list[Any], outcomes: list[TaskOutcome],
+                output_folder: Path) -> RunInterrupted:
+    """Settle a run stopped by a signal: record what finished (failures.json, the reports) and name it.
+
+    Every finished task's result file is already on disk (written atomically as it finished); the
+    task that was running leaves nothing. The one line lists both, so the user knows what a rerun
+    with ``overwrite_results: false`` will do. A task a search model cannot score (skipped) is neither.
+    """
+    from rag_eval.report import write_reports
+
+    signal_name = getattr(exc, "signal_name", "SIGINT")
+    sweep = len({o.top_k for o in outcomes if o.top_k is not None}) > 1
+    settled = [o for o in outcomes if o.finished or o.status in ("failed", "skipped")]
+    finished = [_label(o, sweep) for o in outcomes if o.finished]
+    failed = [_label(o, sweep) for o in outcomes if o.status == "failed"]
+    skipped = [_label(o, sweep) for o in outcomes if o.status == "skipped"]
+    started = {o.task for o in outcomes}
+    unfinished = [_label(o, sweep) for o in outcomes if not o.finished and o.status not in ("failed", "skipped")]
+    unfinished += [t.metadata.name for t in tasks if t.metadata.name not in started]
+    try:
+        write_failures(settled, output_folder)
+        if finished or failed:
+            write_reports(output_folder)
+    except ConfigError as error:  # the disk: the interrupt's line still comes first
+        logger.error("%s", error)
+
+    def names(labels: list[str]) -> str:
+        return ", ".join(labels) if labels else "none"
+
+    parts = [f"interrupted ({signal_name}): finished (on disk): {names(finished)}"]
+    if failed:
+        parts.append(f"failed: {names(failed)}")
+    if skipped:
+        parts.append(f"skipped (the model cannot score them): {names(skipped)}")
+    parts.append(f"not finished: {names(unfinished)}")
+    parts.append("rerun with eval.overwrite_results=false to resume")
+    return RunInterrupted("; ".join(parts), finished, unfinished)
 
 
 def reranker_alone(tasks: list[Any]) -> bool:

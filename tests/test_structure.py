@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "rag_eval"
-LIBRARIES = ("mteb", "sentence_transformers", "huggingface_hub", "datasets", "transformers", "modelscope")
+LIBRARIES = ("mteb", "sentence_transformers", "huggingface_hub", "datasets", "transformers", "modelscope",
+             "hydra", "omegaconf")
 
 
 def _modules() -> dict[str, Path]:

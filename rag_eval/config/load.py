@@ -16,6 +16,8 @@ from typing import Any
 
 from rag_eval.config.evalscope import is_evalscope, split_evalscope
 from rag_eval.config.schema import (
+    BM25_OPTIONS,
+    BM25_TOKENIZERS,
     FUSIONS,
     HUBS,
     MODEL_TYPES,
@@ -170,9 +172,131 @@ def _check_api(m: ModelConfig, where: str) -> None:
             logger.warning("%s.%s does not apply to an API model (%s) and is ignored", where, key, m.api_base)
 
 
+#: encode_kwargs rag_eval and mteb set themselves on every call -> the key to set instead
+_RESERVED_ENCODE = {
+    "prompt_name": "model.prompts (mteb picks the prompt per task)",
+    "prompt": "model.prompt or model.prompts (mteb picks the prompt per task)",
+    "pool": "model.device as a list, e.g. [cuda:0, cuda:1]",
+    "chunk_size": "model.device as a list, e.g. [cuda:0, cuda:1]",
+}
+#: what an API model's client reads from encode_kwargs (rag_eval/resolve/api_models.py)
+_API_ENCODE = ("batch_size", "show_progress_bar")
+#: what sentence-transformers' ``**kwargs`` take besides the named keywords (SentenceTransformer.encode
+#: refuses any other extra key unless the model's ``get_model_kwargs()`` names it, which needs the model)
+_ST_EXTRA = ("task", "processing_kwargs")
+
+
+def _encode_parameters(cross_encoder: bool) -> dict[str, Any]:
+    """The keywords of the installed sentence-transformers' ``SentenceTransformer.encode`` (a bi-encoder)
+    or ``CrossEncoder.predict`` (a cross-encoder), which mteb passes encode_kwargs on to: name -> annotation.
+
+    Read from the installed release, so the list never goes stale (importing it costs seconds, so it
+    is only read when a key other than batch_size / show_progress_bar is given).
+    """
+    import inspect
+
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    fn = CrossEncoder.predict if cross_encoder else SentenceTransformer.encode
+    params = list(inspect.signature(fn).parameters.values())[2:]  # self, then the texts / pairs
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    found = {p.name: p.annotation for p in params if p.kind in keyword and p.name not in _RESERVED_ENCODE}
+    return {**found, **{k: "Any" for k in _ST_EXTRA}}
+
+
+def _split_alternatives(annotation: str) -> list[str]:
+    """``"bool | None"`` -> ``["bool", "None"]``; a ``|`` inside brackets stays (``list[str | Path]``)."""
+    parts, depth, current = [], 0, ""
+    for ch in annotation.replace(" ", ""):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
+
+
+def _value_problem(annotation: Any, value: Any) -> str | None:
+    """What ``value`` should be instead, judged by a parameter's annotation (None: fine, or not checkable)."""
+    import ast
+
+    wanted: list[str] = []
+    for alt in _split_alternatives(str(annotation)):
+        if alt == "None":
+            ok, text = value is None, "null"
+        elif alt == "bool":
+            ok, text = isinstance(value, bool), "true or false"
+        elif alt == "int":
+            ok, text = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif alt == "float":
+            ok, text = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif alt == "str":
+            ok, text = isinstance(value, str), "a string"
+        elif alt.startswith(("Literal[", "typing.Literal[")):
+            try:
+                choices = ast.literal_eval("[" + alt[alt.index("[") + 1:-1] + "]")
+            except (ValueError, SyntaxError):
+                return None
+            ok, text = value in choices, "one of " + ", ".join(repr(c) for c in choices)
+        else:
+            return None  # a type this check does not know: sentence-transformers will judge it
+        if ok:
+            return None
+        wanted.append(text)
+    return " or ".join(wanted)
+
+
+def _check_encode_kwargs(m: ModelConfig, where: str) -> None:
+    """encode_kwargs: batch_size a positive integer, and every key one that the model's encode (or
+    predict) takes, with a "did you mean"; a key rag_eval sets itself points at the key to use.
+
+    EvalScope's eval-level encode_kwargs reach both models, so a bi-encoder keyword on a cross-encoder
+    (which ``CrossEncoder.predict`` ignores) is only a warning; a cross-encoder keyword on a bi-encoder
+    is an error (``SentenceTransformer.encode`` refuses it at run time).
+    """
+    kwargs, prefix = m.encode_kwargs, f"{where}.encode_kwargs"
+    size = kwargs.get("batch_size", 32)
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ConfigError(f"{prefix}.batch_size is {size!r}: use a positive integer (texts per encode call; "
+                          "default 32)")
+    bar = kwargs.get("show_progress_bar")
+    if bar is not None and not isinstance(bar, bool):
+        raise ConfigError(f"{prefix}.show_progress_bar is {bar!r}: use true, false or null (a terminal only)")
+    for key in kwargs:
+        if key in _RESERVED_ENCODE:
+            raise ConfigError(f"{prefix}.{key} is set by rag_eval on every call: use {_RESERVED_ENCODE[key]}")
+    rest = {k: v for k, v in kwargs.items() if k not in _API_ENCODE}
+    if not rest:
+        return
+    own, other = _encode_parameters(m.is_cross_encoder), _encode_parameters(not m.is_cross_encoder)
+    what, other_what = "SentenceTransformer.encode", "CrossEncoder.predict"
+    if m.is_cross_encoder:
+        what, other_what = other_what, what
+    for key, value in rest.items():
+        if key not in own and key not in other:
+            check_keys({key: value}, set(own) | set(_API_ENCODE), f"{prefix}.", what=f"{what} keyword")
+        if m.is_api:
+            logger.warning("%s.%s does not apply to an API model (its client reads only %s) and is ignored",
+                           prefix, key, " and ".join(_API_ENCODE))
+        elif key not in own and m.is_cross_encoder:
+            logger.warning("%s.%s is a %s keyword: %s ignores it", prefix, key, other_what, what)
+        elif key not in own:
+            raise ConfigError(f"{prefix}.{key} is a {other_what} keyword, which {what} refuses: set it in the "
+                              "reranker's encode_kwargs")
+        else:
+            problem = _value_problem(own[key], value)
+            if problem:
+                raise ConfigError(f"{prefix}.{key} is {value!r}: use {problem}")
+
+
 def _check_model(m: ModelConfig, where: str) -> None:
     if m.is_api:
         _check_api(m, where)
+    _check_encode_kwargs(m, where)
     if m.model_type not in MODEL_TYPES:
         raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
     if m.is_search and not m.model_name_or_path:  # nothing to download: a name for the results
@@ -196,6 +320,12 @@ def _check_model(m: ModelConfig, where: str) -> None:
         raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
     if m.is_search and m.is_cross_encoder:
         raise ConfigError(f"{where}: a {m.model_type} model retrieves (stage 1); it cannot be the reranker")
+    if m.model_type == "bm25":  # up front, not when mteb builds it
+        check_keys(m.model_kwargs, set(BM25_OPTIONS), f"{where}.model_kwargs.", what="BM25 option")
+        tokenizer = m.model_kwargs.get("tokenizer") or "auto"
+        if tokenizer not in BM25_TOKENIZERS:
+            raise ConfigError(f"{where}.model_kwargs.tokenizer is {tokenizer!r}: use one of "
+                              f"{', '.join(BM25_TOKENIZERS)}")
     _check_precision(m, where)
 
 

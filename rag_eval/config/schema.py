@@ -23,6 +23,10 @@ SEARCH_BACKENDS = ("exact", "faiss")
 #: compute precision of a local model (rag_eval/resolve/precision.py): fp32 as loaded, fp16 on CUDA, bf16
 PRECISIONS = ("fp32", "fp16", "bf16")
 FUSIONS = ("rrf", "dbsf", "rsf")
+#: model_type bm25: its model_kwargs are mteb's BM25 options plus rag_eval's tokenizer choice
+BM25_TOKENIZERS = ("auto", "char", "jieba")
+BM25_OPTIONS = frozenset({"k1", "b", "delta", "method", "stopwords", "stemmer_language", "freq_threshold",
+                          "tokenizer"})
 
 
 @dataclass

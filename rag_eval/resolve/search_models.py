@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config import ModelConfig
+from rag_eval.config.schema import BM25_OPTIONS, BM25_TOKENIZERS
 from rag_eval.errors import ConfigError
 from rag_eval.resolve.hub import ResolvedModel
 from rag_eval.resolve.loaded import LoadedModel
@@ -31,8 +32,6 @@ from rag_eval.resolve.loaded import LoadedModel
 logger = logging.getLogger(__name__)
 
 BM25_MODEL = "mteb/baseline-bm25s"
-BM25_TOKENIZERS = ("auto", "char", "jieba")
-BM25_OPTIONS = {"k1", "b", "delta", "method", "stopwords", "stemmer_language", "freq_threshold", "tokenizer"}
 
 
 def char_tokens(text: str) -> list[str]:

@@ -6,9 +6,13 @@ what a stage reports per task; ``failures`` keeps failed tasks visible to later 
 
 from rag_eval.results.failures import FAILURES_FILE, read_failures, write_failures
 from rag_eval.results.files import (
+    DISK_ERRNOS,
     atomic_write,
     atomic_write_text,
+    check_writable,
     load_task_result,
+    storage_error,
+    storage_guard,
     write_model_meta,
     write_task_result,
 )
@@ -16,11 +20,13 @@ from rag_eval.results.layout import ResultPlace, experiment_name, parse, result_
 from rag_eval.results.outcome import TaskOutcome, main_score_of, split_scores
 
 __all__ = [
+    "DISK_ERRNOS",
     "FAILURES_FILE",
     "ResultPlace",
     "TaskOutcome",
     "atomic_write",
     "atomic_write_text",
+    "check_writable",
     "experiment_name",
     "load_task_result",
     "main_score_of",
@@ -29,6 +35,8 @@ __all__ = [
     "result_path",
     "safe_path_part",
     "split_scores",
+    "storage_error",
+    "storage_guard",
     "write_failures",
     "write_model_meta",
     "write_task_result",

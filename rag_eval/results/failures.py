@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rag_eval.results.files import atomic_write_text
+from rag_eval.results.files import atomic_write_text, storage_guard
 from rag_eval.results.layout import revision_and_experiment
 from rag_eval.results.outcome import TaskOutcome
 
@@ -59,7 +59,8 @@ def write_failures(outcomes: list[TaskOutcome], folder: str | Path) -> Path | No
     path = folder / FAILURES_FILE
     if not failed and not path.is_file():
         return None
-    folder.mkdir(parents=True, exist_ok=True)
+    with storage_guard(path):
+        folder.mkdir(parents=True, exist_ok=True)
     with locked(folder / ".failures.lock"):
         old: list[dict[str, Any]] = []
         if path.is_file():
@@ -71,7 +72,8 @@ def write_failures(outcomes: list[TaskOutcome], folder: str | Path) -> Path | No
         if entries:
             atomic_write_text(path, json.dumps(entries, indent=2, ensure_ascii=False, default=str))
             return path
-        path.unlink(missing_ok=True)
+        with storage_guard(path):
+            path.unlink(missing_ok=True)
         return None
 
 
@@ -90,7 +92,9 @@ def read_failures(path: Path) -> list[dict[str, Any]]:
 @contextmanager
 def locked(lock: Path) -> Iterator[None]:
     """An exclusive ``flock`` on ``lock`` (jobs sharing an output folder take turns)."""
-    with lock.open("a") as fh:
+    with storage_guard(lock):
+        fh = lock.open("a")
+    with fh:
         try:
             import fcntl
         except ImportError:  # Windows: no lock, the merge still works for jobs that do not overlap

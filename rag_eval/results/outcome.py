@@ -27,6 +27,7 @@ class TaskOutcome:
     path: Path | None = None
     place: ResultPlace | None = None  # where its result file lives (revision, experiment)
     top_k: int | None = None  # stage 2 of a Retrieval task: the stage-1 candidates reranked
+    finished: bool = False  # its result file is on disk: written by this run, or found there (cached)
 
 
 def split_scores(task_result: Any) -> dict[str, dict[str, Any]]:

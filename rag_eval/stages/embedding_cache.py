@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -41,31 +42,64 @@ class EmbeddingCache:
         self._load()
 
     def _load(self) -> None:
+        """Read every chunk; a corrupt one is logged once, removed, and its texts are encoded again.
+
+        Corrupt: a keys file that is not a list of strings, a vector file numpy cannot read (or not a
+        2-D float array), counts that differ, or vectors of another width than the other chunks'.
+        A chunk that cannot be read for another reason (permissions, I/O) is skipped but kept.
+        """
         if self.folder is None or not self.folder.is_dir():
             return
+        chunks: list[tuple[Path, list[str], np.ndarray]] = []
         for keys_file in sorted(self.folder.glob("chunk-*.json")):
             vec_file = keys_file.with_suffix(".npy")
             try:
                 keys = json.loads(keys_file.read_text(encoding="utf-8"))
                 vecs = np.load(vec_file, allow_pickle=False)
-            except (OSError, ValueError) as exc:
+            except FileNotFoundError as exc:
+                self._drop(keys_file, f"{Path(exc.filename or vec_file).name} is missing")
+                continue
+            except OSError as exc:  # not the chunk's fault: keep it for a later run
                 logger.warning("skipping unreadable embedding chunk %s (%s)", keys_file, exc)
                 continue
-            if len(keys) != len(vecs):
-                logger.warning("skipping embedding chunk %s: %d keys for %d vectors", keys_file, len(keys), len(vecs))
+            except Exception as exc:  # JSON / npy garbage: numpy raises ValueError, EOFError, ...
+                self._drop(keys_file, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
                 continue
-            self.vectors.update(zip(keys, vecs, strict=True))
+            problem = _chunk_problem(keys, vecs)
+            if problem:
+                self._drop(keys_file, problem)
+                continue
+            chunks.append((keys_file, keys, vecs))
+        widths = Counter(vecs.shape[1] for _f, _k, vecs in chunks)
+        width = widths.most_common(1)[0][0] if widths else None
+        for keys_file, keys, vecs in chunks:
+            if vecs.shape[1] != width:
+                self._drop(keys_file, f"{vecs.shape[1]}-wide vectors, the other chunks' are {width}-wide")
+                continue
+            self.vectors.update(zip(keys, vecs.astype(np.float32, copy=False), strict=True))
             self._chunks += 1
+
+    def _drop(self, keys_file: Path, problem: str) -> None:
+        """Log a corrupt chunk once and remove both of its files (a later run would log it again)."""
+        logger.warning("ignoring corrupt embedding chunk %s (%s): its texts are encoded again", keys_file, problem)
+        for path in (keys_file, keys_file.with_suffix(".npy")):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def add(self, keys: list[str], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         self.vectors.update(zip(keys, vectors, strict=True))
         if self.folder is None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"chunk-{os.getpid()}-{self._chunks:05d}"
+        while (self.folder / f"{stem}.json").exists() or (self.folder / f"{stem}.npy").exists():
+            self._chunks += 1  # an earlier process with the same pid (or a removed corrupt chunk's neighbour)
+            stem = f"chunk-{os.getpid()}-{self._chunks:05d}"
         self._chunks += 1
-        atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), binary=True)
+        atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(_Stream(fh), vectors, allow_pickle=False),
+                     binary=True)
         atomic_write_text(self.folder / f"{stem}.json", json.dumps(keys))
 
 
@@ -223,6 +257,27 @@ class CachingEncoder:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             self.encoder.model.stop_multi_process_pool(pool)
+
+
+class _Stream:
+    """A file seen only through ``write``: numpy then writes in buffered pieces through Python's file object,
+    whose failed write carries its errno (ENOSPC, EFBIG, ...). Given the real file, numpy's ``tofile``
+    raises a bare ``OSError("N requested and M written")`` that cannot be told from any other error."""
+
+    def __init__(self, fh: Any):
+        self.write = fh.write
+
+
+def _chunk_problem(keys: Any, vecs: Any) -> str | None:
+    """What is wrong with a chunk read from disk, or None."""
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return "its keys are not a list of strings"
+    if not isinstance(vecs, np.ndarray) or vecs.ndim != 2 or not np.issubdtype(vecs.dtype, np.floating):
+        return f"its vectors are not a 2-D float array ({getattr(vecs, 'dtype', type(vecs).__name__)}, " \
+               f"shape {getattr(vecs, 'shape', '?')})"
+    if len(keys) != len(vecs):
+        return f"{len(keys)} keys for {len(vecs)} vectors"
+    return None
 
 
 def _loader(texts: list[str]) -> Any:

@@ -26,10 +26,15 @@ from rag_eval.stages.task_steps import (
 )
 
 
-def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_folder: Path) -> list[TaskOutcome]:
+def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_folder: Path,
+                  outcomes: list[TaskOutcome] | None = None) -> list[TaskOutcome]:
     """``model`` on every task: a stage-1 model (a bi-encoder behind the embedding cache, BM25, a hybrid),
     or a cross-encoder alone on tasks with candidate lists (EvalScope's rule for a reranker with no
-    Retrieval task). A search model (BM25, hybrid) skips the tasks it cannot score (it embeds nothing)."""
+    Retrieval task). A search model (BM25, hybrid) skips the tasks it cannot score (it embeds nothing).
+
+    Each task's outcome is appended to ``outcomes`` as it starts, so a caller interrupted mid-run
+    (Ctrl-C) still knows what finished; the same list is returned.
+    """
     place = ResultPlace(model.name, model.revision, experiment=model.variant)
     if model.config.is_cross_encoder:
         encoder: Any = cached_cross_encoder(model, output_folder if ev.cache_scores else None, "one-stage")
@@ -38,7 +43,7 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
         stage1 = first_stage(model, output_folder if ev.cache_embeddings else None, "one-stage")
         encoder, vocabulary, close = stage1.run, stage1, stage1.close
     write_model_meta(place.model_folder(output_folder), encoder.mteb_model_meta)
-    outcomes = []
+    outcomes = [] if outcomes is None else outcomes
     try:
         for task in tasks:
             outcome = new_outcome(model, task, output_folder, place)

@@ -22,11 +22,13 @@ from rag_eval.errors import ConfigError
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.resolve.sampling import sample_task
 from rag_eval.results import (
+    DISK_ERRNOS,
     ResultPlace,
     TaskOutcome,
     load_task_result,
     main_score_of,
     split_scores,
+    storage_error,
     write_task_result,
 )
 
@@ -156,6 +158,7 @@ def cached_outcome(outcome: TaskOutcome, ev: EvalConfig) -> bool:
     outcome.status, outcome.scores = "cached", split_scores(result)
     outcome.main_score = main_score_of(outcome.scores)
     outcome.sample, outcome.seconds = extra.get("sample", {}), result.evaluation_time or 0.0
+    outcome.finished = True
     logger.info("%s: result exists at %s, skipped (overwrite_results: false)", outcome.task, outcome.path)
     return True
 
@@ -163,7 +166,8 @@ def cached_outcome(outcome: TaskOutcome, ev: EvalConfig) -> bool:
 def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], extra: dict[str, Any]) -> Any:
     """Run ``evaluate`` (-> TaskResult), then score and write it; a failure is recorded, not raised.
 
-    Returns the TaskResult, or None when the task failed.
+    Returns the TaskResult, or None when the task failed. A bad input (:class:`ConfigError`) and a
+    disk that cannot be written (full, read-only: :class:`StorageError`) stop the run instead.
     """
     start = time.monotonic()
     try:
@@ -174,10 +178,15 @@ def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], ex
             raise RuntimeError("mteb returned no scores")
         outcome.seconds = time.monotonic() - start
         write_task_result(outcome.path, result, {**extra, "sample": outcome.sample})
+        outcome.finished = True
         return result
     except ConfigError:
         raise  # bad input: stop with its one-line message; finished tasks are on disk
     except Exception as exc:
+        where = getattr(exc, "filename", None) or (outcome.path.parent if outcome.path else "the output folder")
+        full = storage_error(exc, where, DISK_ERRNOS)
+        if full is not None:  # a library's own write (mteb's predictions) hit a full or read-only disk
+            raise full from None
         if ev.raise_error:
             raise
         outcome.status, outcome.seconds = "failed", time.monotonic() - start

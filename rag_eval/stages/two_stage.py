@@ -16,6 +16,7 @@ already has; stage 2 never calls the bi-encoder.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,14 @@ from typing import Any
 from rag_eval import task_types
 from rag_eval.config import EvalConfig
 from rag_eval.resolve.models import LoadedModel
-from rag_eval.results import ResultPlace, TaskOutcome, experiment_name, write_model_meta
+from rag_eval.results import (
+    DISK_ERRNOS,
+    ResultPlace,
+    TaskOutcome,
+    experiment_name,
+    storage_guard,
+    write_model_meta,
+)
 from rag_eval.results.layout import PREDICTIONS
 from rag_eval.stages.first_stage import first_stage
 from rag_eval.stages.reranking import LengthSortedCrossEncoder, cached_cross_encoder
@@ -49,7 +57,9 @@ def run_two_stage(
     tasks: list[Any],
     ev: EvalConfig,
     output_folder: Path,
+    outcomes: list[TaskOutcome] | None = None,
 ) -> list[TaskOutcome]:
+    """Both stages on every task; outcomes are appended to ``outcomes`` as they start (see run_one_stage)."""
     stage1 = first_stage(bi, output_folder, STAGE1)  # embeddings always on disk: stage 2 never re-encodes
     reranker = cached_cross_encoder(ce, output_folder if ev.cache_scores else None, STAGE2)
     first_place = ResultPlace(bi.name, bi.revision, STAGE1, bi.variant)
@@ -60,7 +70,7 @@ def run_two_stage(
     write_model_meta(next(iter(second_places.values())).model_folder(output_folder), ce.encoder.mteb_model_meta)
     stage1_of = {"stage1_model": bi.name, "stage1_revision": bi.revision, "stage1_variant": bi.variant}
     predictions = first_place.predictions(output_folder)
-    outcomes: list[TaskOutcome] = []
+    outcomes = [] if outcomes is None else outcomes
     try:
         for task in tasks:
             rerank = task_types.stage2_of(task.metadata.type)
@@ -75,12 +85,13 @@ def run_two_stage(
                 seconds.append(second)
             outcomes.extend(seconds)
             first_done = cached_outcome(first, ev) and (
-                rerank != "top_k" or (predictions / task.prediction_file_name).is_file()
+                rerank != "top_k" or readable_predictions(predictions / task.prediction_file_name)
             )
             todo = [s for s in seconds if not cached_outcome(s, ev)]
             if first_done and not todo:
                 continue
             first.status = "ok"  # a cached stage 1 without predictions runs again (from cached embeddings)
+            first.finished = first_done
             try:
                 sample = prepare_task(task, ev)
                 first.sample = sample
@@ -88,8 +99,13 @@ def run_two_stage(
                     keep = predictions if rerank == "top_k" else None
                     extra = result_extra(bi, task, STAGE1)
 
+                    if keep is not None:  # mteb merges into an existing file: a corrupt one must go first
+                        readable_predictions(keep / task.prediction_file_name)
+
                     def evaluate(task=task, keep=keep, extra=extra):
-                        result = evaluate_task(bi, task, ev, encoder=stage1.run, prediction_folder=keep)
+                        kept = keep / task.prediction_file_name if keep is not None else None
+                        with storage_guard(kept or output_folder, partial=kept, errnos=DISK_ERRNOS):
+                            result = evaluate_task(bi, task, ev, encoder=stage1.run, prediction_folder=keep)
                         note_vocabulary(extra, stage1, bi, task)
                         return result
 
@@ -123,7 +139,11 @@ def _rerank(reranker: LengthSortedCrossEncoder, ce: LoadedModel, task: Any, ev: 
     if second.top_k is not None:
         task.convert_to_reranking(stage1_predictions, top_k=second.top_k)
         extra["stage1_recall_at_top_k"] = candidate_recall(task)
-    return evaluate_task(ce, task, ev, encoder=reranker, prediction_folder=second.path.parent / PREDICTIONS)
+    folder = second.path.parent / PREDICTIONS
+    kept = folder / task.prediction_file_name
+    readable_predictions(kept)
+    with storage_guard(kept, partial=kept, errnos=DISK_ERRNOS):  # mteb writes it in place: no half file left
+        return evaluate_task(ce, task, ev, encoder=reranker, prediction_folder=folder)
 
 
 def candidate_recall(task: Any) -> float | None:
@@ -143,3 +163,23 @@ def candidate_recall(task: Any) -> float | None:
             if per_query:
                 values.append(sum(per_query) / len(per_query))
     return round(sum(values) / len(values), 6) if values else None
+
+
+def readable_predictions(path: Path) -> bool:
+    """Whether mteb's predictions file at ``path`` exists and parses; a corrupt one (a run killed while
+    mteb wrote it in place) is logged once and removed, so its stage runs again."""
+    if not path.is_file():
+        return False
+    try:
+        with path.open(encoding="utf-8") as fh:
+            if not isinstance(json.load(fh), dict):
+                raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        logger.warning("removing unreadable predictions %s (%s): its stage runs again", path,
+                       " ".join(str(exc).split())[:200])
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return False
+    return True
