@@ -11,7 +11,7 @@ Understood layouts (mixed freely; one walk finds them all):
   that failed and so have no result file; they become rows with status ``FAILED``.
 
 Skipped: ``model_meta.json``, ``failures.json``, ``run_settings*``, rag_eval's own reports,
-hidden folders (``.hydra``, ``.cache``) and ``predictions/`` folders. A JSON file that cannot be
+hidden folders (``.hydra``, ``.cache``), ``predictions/`` and ``per_item/`` folders. A JSON file that cannot be
 read or is not a task result is skipped with a warning.
 """
 
@@ -29,12 +29,12 @@ from typing import Any
 
 from rag_eval import task_types
 from rag_eval.results import FAILURES_FILE, main_score_of, read_failures, split_scores
-from rag_eval.results.layout import PREDICTIONS, model_folder_of, parse
+from rag_eval.results.layout import PER_ITEM, PREDICTIONS, model_folder_of, parse
 
 logger = logging.getLogger("rag_eval.report")
 
 _SKIP_FILES = {"model_meta.json", FAILURES_FILE, "summary.json"}
-_SKIP_DIRS = {PREDICTIONS, "__pycache__"}
+_SKIP_DIRS = {PREDICTIONS, PER_ITEM, "__pycache__"}
 
 
 @dataclass

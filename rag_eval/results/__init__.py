@@ -11,12 +11,14 @@ from rag_eval.results.files import (
     atomic_write_text,
     check_writable,
     load_task_result,
+    read_per_item,
     storage_error,
     storage_guard,
     write_model_meta,
+    write_per_item,
     write_task_result,
 )
-from rag_eval.results.layout import ResultPlace, experiment_name, parse, result_path, safe_path_part
+from rag_eval.results.layout import ResultPlace, experiment_name, parse, per_item_path, result_path, safe_path_part
 from rag_eval.results.outcome import TaskOutcome, main_score_of, split_scores
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "load_task_result",
     "main_score_of",
     "parse",
+    "per_item_path",
+    "read_per_item",
     "read_failures",
     "result_path",
     "safe_path_part",
@@ -39,5 +43,6 @@ __all__ = [
     "storage_guard",
     "write_failures",
     "write_model_meta",
+    "write_per_item",
     "write_task_result",
 ]

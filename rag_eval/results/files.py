@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from rag_eval import _compat
 from rag_eval.errors import StorageError
+from rag_eval.results.layout import per_item_path
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +143,26 @@ def write_task_result(path: Path, task_result: Any, extra: dict[str, Any]) -> No
     _compat.round_scores(task_result, obj["scores"], 6)
     obj["rag_eval"] = extra
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def write_per_item(result_file: Path, payload: dict[str, Any]) -> Path:
+    """The per-item data of a result (``rag_eval.stages.per_item``) beside its file, atomically."""
+    path = per_item_path(result_file)
+    atomic_write_text(path, json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+    return path
+
+
+def read_per_item(result_file: Path) -> dict[str, Any] | None:
+    """The per-item data beside a result file, or None when there is none (or it is unreadable)."""
+    path = per_item_path(result_file)
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except Exception as exc:
+        logger.warning("ignoring unreadable per-item file %s (%s)", path, exc)
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("splits"), dict) else None
 
 
 def write_model_meta(folder: Path, meta: Any) -> None:

@@ -8,6 +8,7 @@ fed the reranker), as mteb's ``experiments`` folders do::
     <root>/stage1/<model>/<revision>/<Task>.json                           two-stage, bi-encoder
     <root>/stage2/<model>/<revision>/experiments/<experiment>/<Task>.json  two-stage, reranker
     .../predictions/<Task>_predictions.json                                ranked lists beside them
+    .../per_item/<Task>_per_item.json                                      per-query / per-pair data beside them
     <root>/.cache/<kind>/<model>/<revision>/<settings>/                    caches (embeddings, ...)
 
 Every name that becomes a path part goes through :func:`safe_path_part`, so a model, revision,
@@ -24,6 +25,7 @@ from pathlib import Path
 STAGES = ("stage1", "stage2")
 EXPERIMENTS = "experiments"
 PREDICTIONS = "predictions"
+PER_ITEM = "per_item"
 CACHE = ".cache"
 NO_REVISION = "no_revision_available"  # mteb's name for a model without a revision
 
@@ -68,6 +70,12 @@ class ResultPlace:
     def predictions(self, root: Path) -> Path:
         """The folder mteb writes ``<Task>_predictions.json`` into (``prediction_folder``)."""
         return self.folder(root) / PREDICTIONS
+
+
+def per_item_path(result_file: Path) -> Path:
+    """``<folder>/per_item/<Task>_per_item.json`` beside the result file ``<folder>/<Task>.json``."""
+    result_file = Path(result_file)
+    return result_file.parent / PER_ITEM / f"{result_file.stem}_per_item.json"
 
 
 def result_path(root: Path, model: str, revision: str, task: str, stage: str | None = None) -> Path:

@@ -51,16 +51,16 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
             if skip_unscorable(outcome, model, task) or cached_outcome(outcome, ev):
                 continue
 
-            extra = result_extra(model, task, None)
+            extra, items = result_extra(model, task, None), {}
 
-            def evaluate(task=task, outcome=outcome, extra=extra):
+            def evaluate(task=task, outcome=outcome, extra=extra, items=items):
                 outcome.sample = prepare_task(task, ev)
-                result = evaluate_task(model, task, ev, encoder=encoder)
+                result = evaluate_task(model, task, ev, encoder=encoder, items=items)
                 note_vocabulary(extra, vocabulary, model, task)
                 return result
 
             try:
-                record(outcome, ev, evaluate, extra)
+                record(outcome, ev, evaluate, extra, items)
             finally:
                 if task.data_loaded:
                     task.unload_data()

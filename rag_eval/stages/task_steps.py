@@ -2,8 +2,9 @@
 
 * :func:`prepare_task` loads the task's data (``eval.hub`` or a local folder) and draws the sample;
 * :func:`evaluate_task` is ``mteb.evaluate`` on the prepared task (mteb's evaluators score it);
-* :func:`record` runs an evaluation, writes its result file as soon as it finishes, and records a
-  failure (an exception, or no scores) instead of raising it, so the next task runs;
+* :func:`record` runs an evaluation, writes its result file (and its per-item data, see
+  ``per_item``) as soon as it finishes, and records a failure (an exception, or no scores)
+  instead of raising it, so the next task runs;
 * :func:`cached_outcome` fills an outcome from its finished result file (``overwrite_results: false``).
 """
 
@@ -27,10 +28,13 @@ from rag_eval.results import (
     TaskOutcome,
     load_task_result,
     main_score_of,
+    per_item_path,
     split_scores,
     storage_error,
+    write_per_item,
     write_task_result,
 )
+from rag_eval.stages import per_item
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +50,12 @@ def prepare_task(task: Any, ev: EvalConfig) -> dict[str, Any]:
 
 
 def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = None,
-                  prediction_folder: Path | None = None) -> Any:
+                  prediction_folder: Path | None = None, items: dict[str, Any] | None = None) -> Any:
     """mteb's own evaluation of ``task`` (data already prepared) -> TaskResult.
 
     ``encoder`` replaces ``model.encoder`` (e.g. its embedding-cache wrapper);
-    ``prediction_folder`` keeps the ranked results (stage 1 of a two-stage run).
+    ``prediction_folder`` keeps the ranked results (stage 1 of a two-stage run);
+    ``items`` receives the per-item data (per query or pair) of the evaluation, when its type keeps any.
     """
     import mteb
 
@@ -58,17 +63,21 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
     encode_kwargs = {"batch_size": 32, **model.config.encode_kwargs}
     # rag_eval's own bars (stages/progress.py) name the task and stage; null = on a terminal only
     encode_kwargs.setdefault("show_progress_bar", None if ev.verbosity >= 2 else False)
-    result = mteb.evaluate(
-        encoder if encoder is not None else model.encoder,
-        task,
-        prediction_folder=prediction_folder,
-        cache=None,
-        overwrite_strategy="always",
-        raise_error=True,
-        encode_kwargs=encode_kwargs,
-        show_progress_bar=False,
-        co2_tracker=False,
-    )
+    with per_item.capture(task, prediction_folder) as kept:
+        result = mteb.evaluate(
+            encoder if encoder is not None else model.encoder,
+            task,
+            prediction_folder=kept.prediction_folder,
+            cache=None,
+            overwrite_strategy="always",
+            raise_error=True,
+            encode_kwargs=encode_kwargs,
+            show_progress_bar=False,
+            co2_tracker=False,
+        )
+    if items is not None:
+        items.clear()
+        items.update(kept.payload() or {})
     return result.task_results[0]
 
 
@@ -163,11 +172,14 @@ def cached_outcome(outcome: TaskOutcome, ev: EvalConfig) -> bool:
     return True
 
 
-def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], extra: dict[str, Any]) -> Any:
+def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], extra: dict[str, Any],
+           items: dict[str, Any] | None = None) -> Any:
     """Run ``evaluate`` (-> TaskResult), then score and write it; a failure is recorded, not raised.
 
-    Returns the TaskResult, or None when the task failed. A bad input (:class:`ConfigError`) and a
-    disk that cannot be written (full, read-only: :class:`StorageError`) stop the run instead.
+    ``items``, filled by ``evaluate`` (see :func:`evaluate_task`), is written beside the result file
+    (``per_item/``). Returns the TaskResult, or None when the task failed. A bad input
+    (:class:`ConfigError`) and a disk that cannot be written (full, read-only: :class:`StorageError`)
+    stop the run instead.
     """
     start = time.monotonic()
     try:
@@ -179,6 +191,10 @@ def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], ex
         outcome.seconds = time.monotonic() - start
         write_task_result(outcome.path, result, {**extra, "sample": outcome.sample})
         outcome.finished = True
+        if items:
+            write_per_item(outcome.path, items)
+        else:  # no stale per-item data of an earlier run beside a new result
+            per_item_path(outcome.path).unlink(missing_ok=True)
         return result
     except ConfigError:
         raise  # bad input: stop with its one-line message; finished tasks are on disk

@@ -97,27 +97,28 @@ def run_two_stage(
                 first.sample = sample
                 if not first_done:
                     keep = predictions if rerank == "top_k" else None
-                    extra = result_extra(bi, task, STAGE1)
+                    extra, items = result_extra(bi, task, STAGE1), {}
 
                     if keep is not None:  # mteb merges into an existing file: a corrupt one must go first
                         readable_predictions(keep / task.prediction_file_name)
 
-                    def evaluate(task=task, keep=keep, extra=extra):
+                    def evaluate(task=task, keep=keep, extra=extra, items=items):
                         kept = keep / task.prediction_file_name if keep is not None else None
                         with storage_guard(kept or output_folder, partial=kept, errnos=DISK_ERRNOS):
-                            result = evaluate_task(bi, task, ev, encoder=stage1.run, prediction_folder=keep)
+                            result = evaluate_task(bi, task, ev, encoder=stage1.run, prediction_folder=keep,
+                                                   items=items)
                         note_vocabulary(extra, stage1, bi, task)
                         return result
 
-                    record(first, ev, evaluate, extra)
+                    record(first, ev, evaluate, extra, items)
                 for second in todo:  # largest top_k first: it scores every pair the smaller ones need
                     if first.status == "failed":
                         second.status, second.error = "failed", "stage 1 failed"
                         continue
                     second.sample = sample
-                    extra = result_extra(ce, task, STAGE2, **stage1_of, top_k=second.top_k)
-                    record(second, ev, lambda task=task, second=second, extra=extra: _rerank(
-                        reranker, ce, task, ev, second, predictions, extra), extra)
+                    extra, items = result_extra(ce, task, STAGE2, **stage1_of, top_k=second.top_k), {}
+                    record(second, ev, lambda task=task, second=second, extra=extra, items=items: _rerank(
+                        reranker, ce, task, ev, second, predictions, extra, items), extra, items)
             finally:
                 if task.data_loaded:
                     task.unload_data()
@@ -129,7 +130,7 @@ def run_two_stage(
 
 
 def _rerank(reranker: LengthSortedCrossEncoder, ce: LoadedModel, task: Any, ev: EvalConfig, second: TaskOutcome,
-            stage1_predictions: Path, extra: dict[str, Any]) -> Any:
+            stage1_predictions: Path, extra: dict[str, Any], items: dict[str, Any]) -> Any:
     """Stage 2: the cross-encoder on stage 1's top_k (Retrieval) or the task's own lists.
 
     For Retrieval, the share of relevant documents among the candidates is the ceiling stage 2
@@ -143,7 +144,7 @@ def _rerank(reranker: LengthSortedCrossEncoder, ce: LoadedModel, task: Any, ev: 
     kept = folder / task.prediction_file_name
     readable_predictions(kept)
     with storage_guard(kept, partial=kept, errnos=DISK_ERRNOS):  # mteb writes it in place: no half file left
-        return evaluate_task(ce, task, ev, encoder=reranker, prediction_folder=folder)
+        return evaluate_task(ce, task, ev, encoder=reranker, prediction_folder=folder, items=items)
 
 
 def candidate_recall(task: Any) -> float | None:

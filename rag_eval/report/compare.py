@@ -1,0 +1,298 @@
+"""Scores with uncertainty: a bootstrap CI per score, and paired tests between two runs.
+
+The statistics run over the per-item data beside each result file (``per_item/``, written by
+``rag_eval.stages.per_item``), recomputing the task's main score from its items:
+
+* Retrieval / Reranking: the mean over queries of the main metric's per-query values (any
+  ``ndcg`` / ``map`` / ``recall`` / ``mrr`` ``_at_k``);
+* STS: the Spearman (or Pearson) correlation of a similarity column with the gold scores, over pairs;
+* PairClassification: ``max_ap`` (or one score type's ``_ap``), average precision over pairs.
+
+Not defined, so reported as such: Classification (mteb averages ten classifiers trained on
+different few-shot samples; resampling test items alone would leave that variance out),
+Clustering (``v_measure`` belongs to the whole partition, not to items; mteb already scores it
+over its own resampled levels), and threshold metrics of PairClassification (accuracy, f1: their
+threshold is tuned on the same pairs).
+
+Methods (numpy with a seeded Generator, scipy.stats for ranks and correlations):
+
+* **CI of one score:** percentile bootstrap over items (``n_resamples`` resamples with
+  replacement, within each split / subset).
+* **Difference B - A:** both runs' items are aligned by id (query id; for pairs a hash of both
+  sentences), so runs on different samples are compared on the items they share. The CI is the
+  paired percentile bootstrap of the difference; the p-value is a two-sided paired permutation
+  (randomisation) test: each item's two values are swapped at random. Correlations and AP are
+  rank statistics, so each run's similarities are first replaced by their ranks (Pearson: z-scores),
+  which leaves its own score unchanged and makes the two runs' values exchangeable.
+* **Verdict:** "not distinguishable" unless p < alpha AND the CI excludes 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+N_RESAMPLES, SEED, ALPHA = 1000, 0, 0.05
+STS_COLUMNS = {"cosine": "cosine_scores", "manhattan": "manhattan_distances", "euclidean": "euclidean_distances"}
+PAIR_COLUMNS = {"similarity": "similarity_scores", "cosine": "cosine_scores", "manhattan": "manhattan_distances",
+                "euclidean": "euclidean_distances", "dot": "dot_scores"}
+DISTANCES = ("manhattan_distances", "euclidean_distances")  # lower = more similar (mteb flips them for AP)
+QUERY_FAMILIES = ("ndcg_at_", "map_at_", "recall_at_", "mrr_at_")
+NOT_DEFINED = {
+    "Classification": "not defined: mteb averages 10 classifiers trained on different few-shot samples; "
+                      "resampling test items alone would leave that variance out",
+    "Clustering": "not defined: v_measure belongs to the whole partition, not to items",
+}
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """sklearn's ``average_precision_score`` for binary labels (ties as one threshold), in numpy."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], labels[order]
+    ends = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps = np.cumsum(y)[ends]
+    if len(tps) == 0 or tps[-1] == 0:
+        return float("nan")
+    precision = tps / (ends + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """How a task's main score comes from its items, and how to make two runs' values exchangeable."""
+
+    kind: str  # mean | spearman | pearson | ap
+
+    def score(self, values: np.ndarray, gold: np.ndarray | None) -> float:
+        if self.kind == "mean":
+            return float(np.mean(values))
+        if self.kind == "ap":
+            return max(average_precision(gold, values[:, t]) for t in range(values.shape[1]))
+        from scipy import stats
+
+        if np.ptp(values) == 0 or np.ptp(gold) == 0:
+            return float("nan")
+        corr = stats.spearmanr if self.kind == "spearman" else stats.pearsonr
+        return float(corr(values, gold)[0])
+
+    def exchangeable(self, values: np.ndarray) -> np.ndarray:
+        """Values with the same score, on a scale two runs share (ranks; z-scores for Pearson)."""
+        from scipy import stats
+
+        if self.kind == "mean":
+            return values
+        if self.kind == "pearson":
+            sd = values.std()
+            return (values - values.mean()) / sd if sd else values * 0.0
+        return stats.rankdata(values, axis=0)
+
+
+@dataclass
+class Group:
+    """One split / subset of one run: item ids, per-item values, gold (pairs)."""
+
+    ids: list[str]
+    values: np.ndarray
+    gold: np.ndarray | None = None
+
+
+@dataclass
+class TaskItems:
+    """One run's items of one task, ready for the statistics (``reason`` set when not defined)."""
+
+    task: str
+    task_type: str
+    metric: str
+    scorer: Scorer | None = None
+    groups: dict[tuple[str, str], Group] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def n(self) -> int:
+        return sum(len(g.ids) for g in self.groups.values())
+
+    def score(self) -> float:
+        return float(np.mean([self.scorer.score(g.values, g.gold) for g in self.groups.values()]))
+
+
+def task_items(payload: dict[str, Any] | None, task: str = "", task_type: str = "", metric: str = "") -> TaskItems:
+    """A run's :class:`TaskItems` from its per-item file (None: the run kept no per-item data)."""
+    if payload is None:
+        why = NOT_DEFINED.get(task_type, "no per-item data beside the result (an older run, or a cached stage)")
+        return TaskItems(task, task_type, metric, reason=why)
+    task, task_type = payload.get("task", task), payload.get("task_type", task_type)
+    metric = payload.get("main_metric") or metric
+    items = TaskItems(task, task_type, metric)
+    builders = {"query": _query_group, "pair": _sts_group if task_type == "STS" else _pair_group}
+    build = builders.get(payload.get("unit"))
+    if build is None:
+        items.reason = NOT_DEFINED.get(task_type, f"not defined for {task_type}")
+        return items
+    for split, subsets in payload["splits"].items():
+        for subset, data in subsets.items():
+            built = build(data, metric)
+            if isinstance(built, str):
+                items.reason = built
+                return items
+            scorer, group = built
+            items.scorer = scorer
+            if group.ids:
+                items.groups[(split, subset)] = group
+    if not items.groups:
+        items.reason = "no items"
+    return items
+
+
+def _query_group(data: dict[str, Any], metric: str) -> tuple[Scorer, Group] | str:
+    if not metric.startswith(QUERY_FAMILIES):
+        return f"not defined: {metric} has no per-query form"
+    queries = data.get("queries", {})
+    if queries and metric not in next(iter(queries.values())):
+        return f"not defined: {metric} is not kept per query"
+    ids = list(queries)
+    return Scorer("mean"), Group(ids, np.array([queries[q][metric] for q in ids], dtype=float))
+
+
+def _sts_group(data: dict[str, Any], metric: str) -> tuple[Scorer, Group] | str:
+    kind, _, method = metric.rpartition("_") if "_" in metric else ("", "", metric)
+    if method not in ("spearman", "pearson"):
+        return f"not defined: {metric} is not a correlation"
+    scores = data["scores"]
+    column = STS_COLUMNS.get(kind) or ("similarity_scores" if "similarity_scores" in scores else "cosine_scores")
+    if column not in scores:
+        return f"not defined: {column} not kept"
+    return Scorer(method), Group(list(data["ids"]), np.array(scores[column], dtype=float),
+                                 np.array(data["gold"], dtype=float))
+
+
+def _pair_group(data: dict[str, Any], metric: str) -> tuple[Scorer, Group] | str:
+    scores = data["scores"]
+    if metric == "max_ap":
+        columns = [c for c in PAIR_COLUMNS.values() if c in scores]
+    elif metric.endswith("_ap") and PAIR_COLUMNS.get(metric[:-3]) in scores:
+        columns = [PAIR_COLUMNS[metric[:-3]]]
+    else:
+        return f"not defined: {metric} (only average precision needs no threshold tuned on the same pairs)"
+    values = np.column_stack([np.array(scores[c], dtype=float) * (-1 if c in DISTANCES else 1) for c in columns])
+    return Scorer("ap"), Group(list(data["ids"]), values, np.array(data["gold"], dtype=int))
+
+
+# --------------------------------------------------------------------------- one score: its CI
+
+
+@dataclass
+class Estimate:
+    point: float
+    low: float
+    high: float
+    n: int
+
+
+def _percentiles(stats: list[float], level: float) -> tuple[float, float]:
+    values = np.array([s for s in stats if not np.isnan(s)])
+    if not len(values):
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def score_ci(items: TaskItems, n_resamples: int = N_RESAMPLES, seed: int = SEED, level: float = 0.95) -> Estimate:
+    """The main score recomputed from the items and its percentile-bootstrap CI over items."""
+    rng = np.random.default_rng(seed)
+    groups = list(items.groups.values())
+    stats = []
+    for _ in range(n_resamples):
+        parts = []
+        for g in groups:
+            idx = rng.integers(0, len(g.ids), len(g.ids))
+            parts.append(items.scorer.score(g.values[idx], None if g.gold is None else g.gold[idx]))
+        stats.append(float(np.mean(parts)))
+    return Estimate(items.score(), *_percentiles(stats, level), items.n)
+
+
+# --------------------------------------------------------------------------- two runs: the paired test
+
+
+@dataclass
+class Comparison:
+    task: str
+    task_type: str
+    metric: str
+    n: int = 0
+    a: float | None = None
+    b: float | None = None
+    diff: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p: float | None = None
+    reason: str = ""  # set when the comparison is not defined
+
+    def verdict(self, a: str = "A", b: str = "B", alpha: float = ALPHA) -> str:
+        if self.reason:
+            return self.reason
+        if self.p is not None and self.p < alpha and (self.low > 0 or self.high < 0):
+            return f"{b} better" if self.diff > 0 else f"{a} better"
+        return "not distinguishable"
+
+
+def _aligned(a: TaskItems, b: TaskItems) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Per shared split / subset: A's values, B's values and the gold, on the items both runs have."""
+    out = []
+    for key, ga in a.groups.items():
+        gb = b.groups.get(key)
+        if gb is None:
+            continue
+        where = {i: n for n, i in enumerate(gb.ids)}
+        ia = [n for n, i in enumerate(ga.ids) if i in where]
+        ib = [where[ga.ids[n]] for n in ia]
+        if ia:
+            out.append((ga.values[ia], gb.values[ib], None if ga.gold is None else ga.gold[ia]))
+    return out
+
+
+def compare_items(a: TaskItems, b: TaskItems, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                  level: float = 0.95) -> Comparison:
+    """B - A on the items both runs share: the difference, its paired bootstrap CI, a paired permutation p."""
+    out = Comparison(a.task, a.task_type, a.metric)
+    out.reason = a.reason or b.reason or ("" if a.scorer == b.scorer else "the runs' scores differ in kind")
+    if out.reason:
+        return out
+    groups = _aligned(a, b)
+    if not groups:
+        out.reason = "no shared items"
+        return out
+    scorer = a.scorer
+
+    def diff(parts) -> float:
+        return float(np.mean([scorer.score(vb, g) - scorer.score(va, g) for va, vb, g in parts]))
+
+    out.n = sum(len(va) for va, _, _ in groups)
+    out.a = float(np.mean([scorer.score(va, g) for va, _, g in groups]))
+    out.b = float(np.mean([scorer.score(vb, g) for _, vb, g in groups]))
+    out.diff = out.b - out.a
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_resamples):
+        parts = []
+        for va, vb, g in groups:
+            idx = rng.integers(0, len(va), len(va))
+            parts.append((va[idx], vb[idx], None if g is None else g[idx]))
+        boots.append(diff(parts))
+    out.low, out.high = _percentiles(boots, level)
+    swapped = [(scorer.exchangeable(va), scorer.exchangeable(vb), g) for va, vb, g in groups]
+    observed = abs(diff(swapped))
+    extreme = 0
+    for _ in range(n_resamples):
+        parts = []
+        for va, vb, g in swapped:
+            flip = rng.random(len(va)) < 0.5
+            if va.ndim > 1:
+                flip = flip[:, None]
+            parts.append((np.where(flip, vb, va), np.where(flip, va, vb), g))
+        extreme += abs(diff(parts)) >= observed - 1e-12
+    out.p = (1 + extreme) / (1 + n_resamples)
+    return out
