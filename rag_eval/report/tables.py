@@ -9,7 +9,7 @@ from rag_eval.report.averages import AVERAGE_COLUMNS, Averages, cmteb_averages, 
 from rag_eval.report.rows import ResultRow, sample_text
 from rag_eval.results import TaskOutcome
 
-REPORT_COLUMNS = ("stage", "task_type", "task", "model", "revision", "experiment", "metric", "score", "status",
+REPORT_COLUMNS = ("stage", "task_type", "task", "model", "revision", "experiment", "metric", "score", "ci95", "status",
                   "error", "sample", "seconds", "texts", "texts_per_s")
 
 
@@ -33,9 +33,11 @@ def csv_text(rows: list[dict], columns: tuple[str, ...]) -> str:
     return buf.getvalue()
 
 
-def report_rows(rows: list[ResultRow]) -> list[dict]:
-    """The rows as strings for ``summary.csv`` / ``summary.md`` (columns: REPORT_COLUMNS)."""
-    return [{**r.as_dict(), "score": fmt(r.score, ".6f"), "seconds": fmt(r.seconds, ".1f"),
+def report_rows(rows: list[ResultRow], cis: dict[str, str] | None = None) -> list[dict]:
+    """The rows as strings for ``summary.csv`` / ``summary.md`` (columns: REPORT_COLUMNS); ``cis``:
+    the 95% CI of a score by result path, where its per-item data exists."""
+    cis = cis or {}
+    return [{**r.as_dict(), "score": fmt(r.score, ".6f"), "ci95": cis.get(r.path, ""), "seconds": fmt(r.seconds, ".1f"),
              "texts": fmt(r.texts, "d"), "texts_per_s": fmt(r.texts_per_s, ".1f")} for r in rows]
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rag_eval.report.averages import cmteb_averages
 from rag_eval.report.charts import scores_chart, speed_chart
+from rag_eval.report.compare_report import score_cis
+from rag_eval.report.failure_analysis import FAILURES_MD, failures_markdown, task_failures
 from rag_eval.report.matrix import MATRIX_COLUMNS, formatted, matrix_chart, matrix_rows
 from rag_eval.report.rows import collect_results
 from rag_eval.report.tables import REPORT_COLUMNS, average_rows, csv_text, markdown_table, report_rows
@@ -46,7 +48,8 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
 
     Writes ``summary.csv`` and ``summary.md`` (every task of every model / stage / run, FAILED
     ones included), ``averages.csv`` (C-MTEB averages, see :class:`Averages`) and, with
-    ``charts``, ``scores_by_task.png`` and ``speed_vs_quality.png``. Every file is written
+    ``charts``, ``scores_by_task.png`` and ``speed_vs_quality.png``; with two-stage results,
+    ``failure_analysis.md``. A score with per-item data gets its 95% bootstrap CI (``ci95``). Every file is written
     atomically, so the jobs of a Hydra multirun that share ``output_folder`` can all call it:
     the last one to finish leaves the summary of all jobs. A chart that cannot be drawn is
     logged, not raised. Returns ``{"csv", "md", "averages", "scores_chart", "speed_chart"}``
@@ -68,7 +71,10 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
             except Exception as exc:  # a report without a chart beats no report
                 logger.warning("could not draw %s: %s: %s", name, type(exc).__name__, exc)
 
-    md = ["# rag_eval report", "", markdown_table(report_rows(rows), REPORT_COLUMNS),
+    cis = score_cis(rows)
+    md = ["# rag_eval report", "", markdown_table(report_rows(rows, cis), REPORT_COLUMNS),
+          "`ci95`: the 95% percentile-bootstrap interval of the main score over the task's queries or pairs "
+          "(where per-item data exists; `python -m rag_eval.report compare` tests differences).", "",
           "", "## C-MTEB averages", "",
           "Mean main score of the tasks of each type; `average` is the mean over all tasks (as the "
           "C-MTEB leaderboard averages). FAILED tasks are left out (`n_failed`).", "",
@@ -88,11 +94,18 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
                 md += [f"![Retrieval stacks]({MATRIX_CHART})", ""]
             except Exception as exc:  # a report without a chart beats no report
                 logger.warning("could not draw %s: %s: %s", MATRIX_CHART, type(exc).__name__, exc)
+    analyses = task_failures(rows)
+    if analyses:
+        out["failures"] = folder / FAILURES_MD
+        atomic_write_text(out["failures"], failures_markdown(analyses))
+        md += ["## Failure analysis", "",
+               f"Retriever misses, reranker inversions and the worst queries of each two-stage task: [{FAILURES_MD}]"
+               f"({FAILURES_MD}).", ""]
     md += vocabulary_notes(rows)
     for key, title in (("scores_chart", "Scores by task"), ("speed_chart", "Speed vs quality")):
         if key in out:
             md += [f"## {title}", "", f"![{title}]({out[key].name})", ""]
     out["csv"], out["md"] = folder / SUMMARY_CSV, folder / SUMMARY_MD
-    atomic_write_text(out["csv"], csv_text(report_rows(rows), REPORT_COLUMNS))
+    atomic_write_text(out["csv"], csv_text(report_rows(rows, cis), REPORT_COLUMNS))
     atomic_write_text(out["md"], "\n".join(md))
     return out
