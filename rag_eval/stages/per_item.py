@@ -159,16 +159,19 @@ def query_items(qrels: dict, results: dict, k_values: tuple[int, ...], data: dic
 def _texts(data: dict[str, Any], relevant: dict, top: dict) -> dict[str, dict[str, str]]:
     """Short texts of the queries and of each query's judged and top-ranked documents (for reading failures)."""
     wanted_docs = {d for q in top for d in (list(relevant[q])[:GOLD_TEXTS] + top[q][:TEXTS_KEPT])}
-    queries = {}
-    for row in data["queries"]:
-        if row["id"] in top:
-            queries[row["id"]] = _short(row.get("text"))
+    queries = {row["id"]: _short(row.get("text")) for row in _rows_with(data["queries"], set(top))}
     docs = {}
-    for row in data["corpus"]:
-        if row["id"] in wanted_docs:
-            title, text = row.get("title") or "", str(row.get("text") or "")
-            docs[row["id"]] = _short(text if not title or text.startswith(title) else f"{title}: {text}")
+    for row in _rows_with(data["corpus"], wanted_docs):
+        title, text = row.get("title") or "", str(row.get("text") or "")
+        docs[row["id"]] = _short(text if not title or text.startswith(title) else f"{title}: {text}")
     return {"queries": queries, "documents": docs}
+
+
+def _rows_with(table: Any, ids: set[str]) -> Iterator[dict[str, Any]]:
+    """The rows of a datasets table (or a list of dicts) whose ``id`` is in ``ids``, without reading the others."""
+    if hasattr(table, "select") and hasattr(table, "column_names"):
+        table = table.select([i for i, x in enumerate(table["id"]) if x in ids])
+    return (row for row in table if row["id"] in ids)
 
 
 def _short(text: Any) -> str:
