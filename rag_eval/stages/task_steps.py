@@ -10,9 +10,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +62,41 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
     encode_kwargs = {"batch_size": 32, **model.config.encode_kwargs}
     # rag_eval's own bars (stages/progress.py) name the task and stage; null = on a terminal only
     encode_kwargs.setdefault("show_progress_bar", None if ev.verbosity >= 2 else False)
-    result = mteb.evaluate(
-        encoder if encoder is not None else model.encoder,
-        task,
-        prediction_folder=prediction_folder,
-        cache=None,
-        overwrite_strategy="always",
-        raise_error=True,
-        encode_kwargs=encode_kwargs,
-        show_progress_bar=False,
-        co2_tracker=False,
-    )
+    keep = nullcontext(None) if prediction_folder is None else private_predictions(
+        Path(prediction_folder), task.prediction_file_name)
+    with keep as folder:
+        result = mteb.evaluate(
+            encoder if encoder is not None else model.encoder,
+            task,
+            prediction_folder=folder,
+            cache=None,
+            overwrite_strategy="always",
+            raise_error=True,
+            encode_kwargs=encode_kwargs,
+            show_progress_bar=False,
+            co2_tracker=False,
+        )
     return result.task_results[0]
+
+
+@contextmanager
+def private_predictions(folder: Path, name: str) -> Iterator[Path]:
+    """A private folder for mteb's ``<Task>_predictions.json``, moved into ``folder`` atomically at the end.
+
+    mteb reads, merges and rewrites that file with a plain ``open("w")``, so a job sharing the
+    output folder (a sweep, two runs of one model) could read half of it. Here mteb merges into a
+    copy; the finished file then replaces the shared one in one rename.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    try:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, private / name)
+        yield private
+        if (private / name).is_file():
+            os.replace(private / name, folder / name)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def _hybrid_record(model: LoadedModel) -> dict[str, Any]:
