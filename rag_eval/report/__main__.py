@@ -1,5 +1,7 @@
 """``python -m rag_eval.report <folder>``: rebuild the table, averages and charts of earlier runs.
 
+Over a folder that jobs are still writing into (a sweep on a cluster), it shows what is done,
+FAILED, running and missing, and the jobs themselves (their ``.runs/`` records), in one pass.
 Exit 0 when the reports were written; 2 (one line on stderr) when the folder is missing.
 """
 
@@ -28,15 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
 
-    from rag_eval.report import collect_results, print_report, write_reports
+    from rag_eval.report import collect_jobs, collect_results, print_jobs, print_report, status_line, write_reports
 
     files = write_reports(folder, charts=not args.no_charts)
     if not args.quiet:
-        rows = collect_results(folder)
+        rows, jobs = collect_results(folder), collect_jobs(folder)
         if rows:
             print_report(rows)
         else:
             print(f"no result files under {folder}")
+        if jobs:
+            print_jobs(jobs)
+        print(status_line(rows, jobs))
         print("wrote " + ", ".join(str(p) for p in files.values()))
     return 0
 

@@ -135,6 +135,25 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text))
 
 
+@contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock`` (jobs sharing an output folder take turns); a lock file that
+    cannot be created (full, read-only disk) is one line naming it."""
+    with storage_guard(lock):
+        fh = lock.open("a")
+    with fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock, the merge still works for jobs that do not overlap
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def write_task_result(path: Path, task_result: Any, extra: dict[str, Any]) -> None:
     """Save an mteb ``TaskResult`` as ``to_disk`` does, plus the ``rag_eval`` block."""
     obj = task_result.model_dump()

@@ -154,12 +154,17 @@ def note_vocabulary(extra: dict[str, Any], encoder: Any, model: LoadedModel, tas
                        "these texts", task.metadata.name, model.name, 100 * stats["unk_rate"])
 
 
-def skip_unscorable(outcome: TaskOutcome, model: LoadedModel, task: Any) -> bool:
-    """A search model (BM25, hybrid) only retrieves: mark other task types skipped (not failed)."""
+def unscorable(cfg: Any, task_type: str) -> bool:
+    """Whether a model (its ModelConfig) cannot score a task type: a search model (BM25, hybrid) only retrieves."""
     from rag_eval import task_types
 
-    spec = task_types.get(task.metadata.type)
-    if not model.config.is_search or (spec is not None and spec.retrieves):
+    spec = task_types.get(task_type)
+    return bool(cfg.is_search) and not (spec is not None and spec.retrieves)
+
+
+def skip_unscorable(outcome: TaskOutcome, model: LoadedModel, task: Any) -> bool:
+    """A search model (BM25, hybrid) only retrieves: mark other task types skipped (not failed)."""
+    if not unscorable(model.config, task.metadata.type):
         return False
     outcome.status = "skipped"
     outcome.error = f"{model.config.model_type} retrieves and embeds nothing: it scores Retrieval/Reranking tasks only"
