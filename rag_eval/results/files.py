@@ -81,9 +81,10 @@ def storage_guard(path: str | Path, partial: Path | None = None, errnos: frozens
         raise error from None
 
 
-def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False) -> None:
+def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False, fsync: bool = True) -> None:
     """``write(fh)`` into a temp file in the same folder, then rename: a reader (a resumed run,
-    a concurrent sweep job) never sees half a file, and a killed run leaves none.
+    a concurrent sweep job) never sees half a file, and a killed run leaves none. ``fsync=False``
+    for files that are only progress notes (a crash may lose the last version, never half of one).
 
     A disk that is full, read-only or forbidden raises :class:`StorageError` naming ``path``
     (the temp file is removed, an older ``path`` stays as it was).
@@ -95,7 +96,8 @@ def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False) -
             with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
                 write(fh)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if fsync:
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -131,8 +133,8 @@ def check_writable(folder: str | Path, key: str = "eval.output_folder") -> Path:
     return folder
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda fh: fh.write(text))
+def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
+    atomic_write(path, lambda fh: fh.write(text), fsync=fsync)
 
 
 @contextmanager

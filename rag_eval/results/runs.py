@@ -113,7 +113,9 @@ class JobRecord:
     def _write(self) -> None:
         self.data["updated"] = time.time()
         try:
-            atomic_write_text(self.path, json.dumps(self.data, indent=1, ensure_ascii=False, default=str))
+            # no fsync: a progress note, rewritten after every task (the rename alone keeps it whole)
+            atomic_write_text(self.path, json.dumps(self.data, indent=1, ensure_ascii=False, default=str),
+                              fsync=False)
         except (OSError, StorageError) as exc:  # the record helps to follow a run; losing it must not fail it
             if not self._warned:
                 logger.warning("could not write the job record %s: %s", self.path, exc)
