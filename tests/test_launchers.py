@@ -1,10 +1,12 @@
-"""Scale-out on real engines: a local Ray cluster and submitit's local executor run the same
-2-model sweep into one output folder each (and rerun it with nothing recomputed); two concurrent
-jobs on one model and folder; a report over a half-finished folder; the job records themselves.
+"""Scale-out on real engines: a 2-model sweep as Ray tasks on a real local Ray cluster and the same
+sweep through submitit's local executor, both into one output folder (one summary of all four jobs),
+each rerun with nothing recomputed; two concurrent jobs on one model and folder; a report over a
+half-finished folder; the job records themselves.
 
-The sweep is MiniLM under two names (``model.name=minilm-a,minilm-b``) on two tasks of the embedded
-demo (STS and PairClassification, limits 20): every job still pays its own torch / mteb import
-(~40 s here), which is what a launcher costs on 2 cores.
+The sweep is MiniLM under two names per launcher (``model.name=minilm-a,minilm-b`` on Ray,
+``minilm-c,minilm-d`` on submitit) on two tasks of the embedded demo (STS and PairClassification,
+limits 20): every job still pays its own torch / mteb import (~40 s here), which is what a launcher
+costs on 2 cores.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tests.conftest import ROOT, cli_env, local_task, run_cli, start_cli
 DEMO = ROOT / "rag_eval" / "demo_data"
 TINY = [local_task("StsbSTS", "STS", DEMO / "sts/stsb-zh-mini"),
         local_task("StsbPairs", "PairClassification", DEMO / "pair_classification/stsb-pairs-zh-mini")]
-MODELS = ("minilm-a", "minilm-b")
+RAY_MODELS, SUBMITIT_MODELS = ("minilm-a", "minilm-b"), ("minilm-c", "minilm-d")
 LIMITS = 20
 # Ray: every socket on 127.0.0.1, no usage stats, no token auth (the same in `ray start` and the driver)
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
@@ -44,8 +46,8 @@ def _eval_group(conf: Path, name: str, tasks: list[dict], out: Path, **extra) ->
                    conf / "eval" / f"{name}.yaml")
 
 
-def _sweep(conf: Path, launcher: str, *extra: str) -> list[str]:
-    return ["-m", "eval=tiny", f"hydra.searchpath=[file://{conf}]", f"model.name={','.join(MODELS)}",
+def _sweep(conf: Path, launcher: str, models: tuple[str, ...], *extra: str) -> list[str]:
+    return ["-m", "eval=tiny", f"hydra.searchpath=[file://{conf}]", f"model.name={','.join(models)}",
             f"launcher={launcher}", *extra]
 
 
@@ -68,36 +70,40 @@ def _chunks(out: Path) -> list[Path]:
     return sorted((out / ".cache").rglob("chunk-*.npy"))
 
 
-def _check_sweep(out: Path, launcher: str, counts: str) -> list[dict]:
-    """One results tree for both jobs; the folder's summary shows every job; each job's log ends with its line."""
+def _check_sweep(out: Path, launcher: str, models: tuple[str, ...], counts: str) -> list[dict]:
+    """This sweep's two jobs (the last two records of ``launcher``) each wrote their model's results and logged
+    their progress and summary line; the folder's one summary shows every model and every job."""
     tasks = sorted(t["name"] for t in TINY)
-    assert sorted((p.parts[-3], p.stem) for p in _results(out)) == [(m, t) for m in MODELS for t in tasks]
+    everyone = sorted({p.parts[-3] for p in _results(out)})
+    assert set(models) <= set(everyone)
+    assert sorted((p.parts[-3], p.stem) for p in _results(out)) == [(m, t) for m in everyone for t in tasks]
     rows = _csv(out / "summary.csv")
     assert sorted((r["model"], r["task"], r["status"], r["sample"]) for r in rows) == [
-        (m, t, "ok", f"{LIMITS}/400 rows") for m in MODELS for t in tasks]
-    records = [r for r in _records(out) if r["launcher"]["launcher"] == launcher]
-    assert sorted(r["label"] for r in records[-2:]) == ["job 0", "job 1"]
-    for record in records[-2:]:
+        (m, t, "ok", f"{LIMITS}/400 rows") for m in everyone for t in tasks]
+    records = [r for r in _records(out) if r["launcher"]["launcher"] == launcher][-2:]
+    assert sorted(r["label"] for r in records) == ["job 0", "job 1"]
+    assert sorted(o.partition("=")[2] for r in records for o in r["launcher"]["overrides"]
+                  if o.startswith("model.name=")) == sorted(models)
+    for record in records:
         assert record["status"] == "done" and len(record["planned"]) == 2, record
         log = Path(record["launcher"]["log"]).read_text(encoding="utf-8")
         assert f"rag_eval: {record['label']} [2/2] " in log
         assert f"rag_eval: {record['label']} done: {counts} in " in log, log[-2000:]
     md = (out / "summary.md").read_text(encoding="utf-8")
-    jobs = len(_records(out))
-    assert f"{2 * len(tasks)} task results: {2 * len(tasks)} ok, 0 FAILED, 0 running, 0 missing; " \
-           f"{jobs} jobs: {jobs} done" in md
-    return records[-2:]
+    n, jobs = len(everyone) * len(tasks), len(_records(out))
+    assert f"{n} task results: {n} ok, 0 FAILED, 0 running, 0 missing; {jobs} jobs: {jobs} done" in md
+    return records
 
 
-def _check_rerun(out: Path, run) -> None:
+def _check_rerun(out: Path, launcher: str, models: tuple[str, ...], run) -> None:
     """``overwrite_results: false`` through the same launcher: no result rewritten, no text encoded."""
-    before, chunks = _results(out), _chunks(out)
+    before, chunks, jobs = _results(out), _chunks(out), len(_records(out))
     proc = run("eval.overwrite_results=false")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _results(out) == before  # same bytes, same mtimes
     assert _chunks(out) == chunks  # nothing new in the embedding cache
-    _check_sweep(out, _records(out)[-1]["launcher"]["launcher"], "0 ok, 0 failed, 2 cached")
-    assert len(_records(out)) == 4
+    _check_sweep(out, launcher, models, "0 ok, 0 failed, 2 cached")
+    assert len(_records(out)) == jobs + 2
 
 
 # --------------------------------------------------------------------------- Ray
@@ -183,50 +189,54 @@ def ray_cluster():
         assert not left, f"Ray processes left: {left}"
 
 
+def _wait_gone(text: str, timeout: float = 60) -> list[int]:
+    """Wait until no process mentions ``text`` on its command line; those still left."""
+    deadline = time.monotonic() + timeout
+    while (left := _mentioning(text)) and time.monotonic() < deadline:
+        time.sleep(1)
+    return left
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_ray_sweep_on_a_local_cluster(tmp_path, ray_cluster):
-    """2 jobs as Ray tasks on a real cluster -> one results tree, one summary; a rerun recomputes nothing."""
+def test_ray_and_submitit_sweeps_into_one_folder(tmp_path, ray_cluster):
+    """2 jobs as Ray tasks on a real local cluster, then 2 through submitit's local executor (SLURM's code
+    path), into one output folder: one results tree, one summary showing all four jobs; a rerun through each
+    launcher with overwrite_results: false recomputes nothing; no job process outlives its sweep."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     address, env = ray_cluster
     conf, out = tmp_path / "conf", tmp_path / "out"
     _eval_group(conf, "tiny", TINY, out)
 
-    def run(*extra: str):
-        return run_cli(*_sweep(conf, "ray", *extra), env={**env, "RAY_ADDRESS": address}, timeout=900)
+    def ray(*extra: str):
+        return run_cli(*_sweep(conf, "ray", RAY_MODELS, *extra), env={**env, "RAY_ADDRESS": address}, timeout=900)
 
-    proc = run()
+    def submitit(*extra: str):
+        return run_cli(*_sweep(conf, "submitit_local", SUBMITIT_MODELS, *extra), timeout=900)
+
+    proc = ray()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Connecting to existing Ray cluster at address: {address}" in proc.stderr + proc.stdout
-    records = _check_sweep(out, "RayLauncher", "2 ok, 0 failed, 0 cached")
+    records = _check_sweep(out, "RayLauncher", RAY_MODELS, "2 ok, 0 failed, 0 cached")
     assert len({r["pid"] for r in records}) == 2  # two Ray workers
     assert all(r["launcher"]["id"].startswith("job_id_for_") for r in records)
     assert "(_run_job pid=" in proc.stdout + proc.stderr  # the jobs' lines reach the driver
-    _check_rerun(out, run)
 
-
-# --------------------------------------------------------------------------- submitit
-
-
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_submitit_local_sweep(tmp_path):
-    """The same sweep through submitit's local executor (SLURM's code path): same tree, logs in .submitit/."""
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    conf, out = tmp_path / "conf", tmp_path / "out"
-    _eval_group(conf, "tiny", TINY, out)
-
-    def run(*extra: str):
-        return run_cli(*_sweep(conf, "submitit_local", *extra), timeout=900)
-
-    proc = run()
+    proc = submitit()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Submitit 'local' sweep output dir" in proc.stdout + proc.stderr
-    records = _check_sweep(out, "LocalLauncher", "2 ok, 0 failed, 0 cached")
-    job_ids = sorted(r["launcher"]["id"] for r in records)
-    for job_id in job_ids:  # submitit's own per-job log carries the progress and the summary line
+    records = _check_sweep(out, "LocalLauncher", SUBMITIT_MODELS, "2 ok, 0 failed, 0 cached")
+    assert len(_records(out)) == 4 and {r["launcher"]["launcher"] for r in _records(out)} == {
+        "RayLauncher", "LocalLauncher"}
+    for job_id in sorted(r["launcher"]["id"] for r in records):  # submitit's own per-job log: progress, summary
         (log,) = out.glob(f".hydra/multirun/*/.submitit/{job_id}/{job_id}_0_log.out")
-        assert "rag_eval: job " in log.read_text(encoding="utf-8") and " done: 2 ok, 0 failed" in log.read_text()
-    _check_rerun(out, run)
+        text = log.read_text(encoding="utf-8")
+        assert "rag_eval: job " in text and " done: 2 ok, 0 failed" in text
+    assert not _wait_gone(str(out / ".hydra")), "submitit job processes left"
+
+    _check_rerun(out, "RayLauncher", RAY_MODELS, ray)
+    _check_rerun(out, "LocalLauncher", SUBMITIT_MODELS, submitit)
+    assert not _wait_gone(str(out / ".hydra")), "submitit job processes left"
 
 
 def test_submitit_slurm_group_composes():
