@@ -58,7 +58,7 @@ def app(cfg: DictConfig) -> None:
 
     try:
         redact_saved_configs()
-        scores = run_task(cfg)
+        scores = run_task(cfg, job=job_info())
     except (ConfigError, OmegaConfBaseException) as exc:  # Hydra would print a traceback: the one line
         print(cli_checks.PREFIX + cli_checks.one_line(exc), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
@@ -92,6 +92,27 @@ def redact_saved_configs() -> None:
             clean = _SECRET_INLINE.sub(r"\1***", _SECRET.sub(r"\1'***'", text))
             if clean != text:
                 path.write_text(clean, encoding="utf-8")
+
+
+def job_info():
+    """This job as Hydra sees it: ``job <n>`` in a multirun, its overrides (keys blanked), its log file."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from rag_eval.results import JobInfo
+
+    if not HydraConfig.initialized():
+        return JobInfo()
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    num = hc.job.get("num") if multirun else None
+    details = {
+        "num": num, "id": hc.job.get("id"),
+        "launcher": str(hc.launcher.get("_target_", "")).rpartition(".")[2],
+        "overrides": [_SECRET_INLINE.sub(r"\1***", o) for o in hc.overrides.task],
+        "log": str(Path(hc.runtime.output_dir) / f"{hc.job.name}.log"),
+    }
+    return JobInfo(label=f"job {num}" if multirun else "run", multirun=multirun, details=details)
 
 
 def _in_sweep() -> bool:

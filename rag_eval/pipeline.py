@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rag_eval.config import RunConfig, load_config
 from rag_eval.errors import ConfigError, RunInterrupted
-from rag_eval.results import TaskOutcome, check_writable, write_failures
+from rag_eval.results import JobInfo, JobRecord, ResultPlace, TaskOutcome, check_writable, planned_task, write_failures
 
 logger = logging.getLogger("rag_eval")
+job_logger = logging.getLogger("rag_eval.jobs")  # one progress line per task, one summary line per job
 
 _LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
 
@@ -48,9 +50,11 @@ class RunScores(dict):
         return not self.failed
 
 
-def _setup_logging(verbosity: int) -> None:
+def _setup_logging(verbosity: int, multirun: bool = False) -> None:
     level = _LEVELS.get(max(0, min(3, verbosity)), logging.INFO)
     logging.getLogger("rag_eval").setLevel(level)
+    # a multirun job's log (a cluster job nobody watches) gets its progress from verbosity 1 on
+    job_logger.setLevel(logging.INFO if verbosity >= 2 or (multirun and verbosity >= 1) else logging.WARNING)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     # mteb and sentence-transformers talk a lot at INFO: keep them at WARNING unless debugging
@@ -64,11 +68,13 @@ def _setup_logging(verbosity: int) -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
-def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
+def run_task(cfg: Any, *, base_dir: str | Path | None = None, job: JobInfo | None = None) -> RunScores:
     """Evaluate the configured model(s) on the configured tasks; write and return the scores.
 
     ``cfg`` is an EvalScope-style dict, a Hydra DictConfig, a YAML path or a RunConfig.
     Relative data paths are read against ``base_dir`` (default: the working directory).
+    ``job`` names this run in its progress lines and its record (``<output_folder>/.runs/``);
+    the CLI passes what Hydra knows about the job (multirun number, overrides, log folder).
 
     Bad input, and an output folder that cannot be written, raise :class:`ConfigError` (one line)
     before any model loads. A ``KeyboardInterrupt`` mid-run becomes :class:`RunInterrupted` (still a
@@ -76,40 +82,43 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None) -> RunScores:
     """
     run: RunConfig = load_config(cfg)
     output_folder = check_writable(run.eval.output_folder)  # one line now, not after the first task
-    _setup_logging(run.eval.verbosity)
+    _setup_logging(run.eval.verbosity, multirun=bool(job and job.multirun))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from rag_eval import _compat
     from rag_eval.report import print_summary, write_reports
-    from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder, load_cross_encoder
     from rag_eval.resolve.tasks import resolve_tasks
-    from rag_eval.stages.one_stage import run_one_stage
-    from rag_eval.stages.two_stage import run_two_stage
 
     _compat.check()  # one line if a library lost an internal name rag_eval relies on
     base = Path(base_dir) if base_dir else None
     tasks = resolve_tasks(run.eval, base)
+    # EvalScope's rule: a bi-encoder and a reranker but no Retrieval task -> the reranker alone
+    alone = run.cross_encoder is not None and reranker_alone(tasks)
+    record = JobRecord(output_folder, job)
+    record.plan(plan(run, tasks, alone), status="starting")  # before any model loads: a job that dies shows
+
+    def done(outcome: TaskOutcome) -> None:  # as each task ends: the record, and a failure visible at once
+        write_failures([outcome], output_folder)
+        record.task_done(outcome)
+
     outcomes: list[TaskOutcome] = []  # the stages append as they go: an interrupt still knows what finished
     try:
-        if run.cross_encoder is not None and reranker_alone(tasks):
-            # EvalScope's rule: a bi-encoder and a reranker but no Retrieval task -> the reranker alone
-            run_one_stage(load_cross_encoder(run.cross_encoder), tasks, run.eval, output_folder, outcomes)
-        else:
-            bi_encoder = load_bi_encoder(run.bi_encoder)
-            attach_task_prompts(bi_encoder, tasks)
-            if run.cross_encoder is None:
-                run_one_stage(bi_encoder, tasks, run.eval, output_folder, outcomes)
-            else:
-                cross_encoder = load_cross_encoder(run.cross_encoder)
-                run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder, outcomes)
+        _run_stages(run, tasks, alone, output_folder, record, done, outcomes)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through the CLI's handler
+        # the record first: the reports that interrupted() rebuilds then show this job as stopped
+        job_logger.info("%s", record.finish(error=f"interrupted ({getattr(exc, 'signal_name', 'SIGINT')})"))
         raise interrupted(exc, tasks, outcomes, output_folder) from None
+    except BaseException as exc:  # a config error, a full disk, a crash: the record says where it stopped
+        job_logger.info("%s", record.finish(error=f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]))
+        raise
     scores = RunScores(outcomes)
     write_failures(outcomes, output_folder)  # failed tasks have no result file: keep them visible
+    summary = record.finish()
     files = write_reports(output_folder)  # the summary, averages and charts of everything in output_folder
     if run.eval.verbosity >= 1:
         print_summary(outcomes)
         print(where_line(outcomes, files))
+    job_logger.info("%s", summary)
     return scores
 
 
@@ -156,6 +165,69 @@ def interrupted(exc: KeyboardInterrupt, tasks: list[Any], outcomes: list[TaskOut
     parts.append(f"not finished: {names(unfinished)}")
     parts.append("rerun with eval.overwrite_results=false to resume")
     return RunInterrupted("; ".join(parts), finished, unfinished)
+
+
+def _run_stages(run: RunConfig, tasks: list[Any], alone: bool, output_folder: Path, record: JobRecord,
+                done: Callable[[TaskOutcome], None], outcomes: list[TaskOutcome]) -> list[TaskOutcome]:
+    """Load the model(s), record the exact plan, run the stages: they append to ``outcomes`` as each task
+    starts, and ``done`` gets each outcome once it is final."""
+    from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder, load_cross_encoder
+    from rag_eval.stages.one_stage import run_one_stage
+    from rag_eval.stages.two_stage import run_two_stage
+
+    if alone:
+        cross_encoder = load_cross_encoder(run.cross_encoder)
+        record.plan(plan(run, tasks, alone, ce=cross_encoder))
+        return run_one_stage(cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+    bi_encoder = load_bi_encoder(run.bi_encoder)
+    attach_task_prompts(bi_encoder, tasks)
+    if run.cross_encoder is None:
+        record.plan(plan(run, tasks, alone, bi=bi_encoder))
+        return run_one_stage(bi_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+    cross_encoder = load_cross_encoder(run.cross_encoder)
+    record.plan(plan(run, tasks, alone, bi=bi_encoder, ce=cross_encoder))
+    return run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+
+
+def plan(run: RunConfig, tasks: list[Any], alone: bool, bi: Any = None, ce: Any = None) -> list[dict]:
+    """The result files this run will write, one :func:`planned_task` per task and stage (and per
+    top_k of a sweep); tasks the stage-1 model cannot score (BM25 on STS) are skipped, not planned.
+
+    ``bi`` / ``ce`` are the loaded models; before they load, names come from the config and
+    revisions (and stage 2's experiments, which name the stage-1 revision) are left blank.
+    """
+    from rag_eval import task_types
+    from rag_eval.resolve.loaded import retrieval_variant
+    from rag_eval.resolve.models import expected_name
+    from rag_eval.stages.task_steps import unscorable
+    from rag_eval.stages.two_stage import result_places
+
+    def name_rev(model: Any, cfg: Any) -> tuple[str, str]:
+        return (model.name, model.revision) if model is not None else (expected_name(cfg), "")
+
+    if alone or run.cross_encoder is None:
+        cfg, model = (run.cross_encoder, ce) if alone else (run.bi_encoder, bi)
+        name, revision = name_rev(model, cfg)
+        places = [(ResultPlace(name, revision, experiment=retrieval_variant(cfg)), None)]
+        stage1_cfg = None if alone else cfg
+    else:
+        (bi_name, bi_rev), (ce_name, ce_rev) = name_rev(bi, run.bi_encoder), name_rev(ce, run.cross_encoder)
+        first, seconds = result_places(bi_name, bi_rev, retrieval_variant(run.bi_encoder), ce_name, ce_rev,
+                                       retrieval_variant(run.cross_encoder), run.eval.top_ks)
+        if not bi_rev:  # the experiments are not known yet (a blank one matches any)
+            seconds = {k: ResultPlace(ce_name, ce_rev, p.stage) for k, p in seconds.items()}
+        places = [(first, None), *((p, "stage2") for p in seconds.values())]
+        stage1_cfg = run.bi_encoder
+    out = []
+    for task in tasks:
+        if stage1_cfg is not None and unscorable(stage1_cfg, task.metadata.type):
+            continue
+        for place, only in places:
+            if only and not task_types.stage2_of(task.metadata.type):
+                continue
+            out.append(planned_task(place.stage, place.model, place.revision, place.experiment,
+                                    task.metadata.name, task.metadata.type))
+    return out
 
 
 def reranker_alone(tasks: list[Any]) -> bool:

@@ -5,6 +5,9 @@
   the main-score difference with its 95% bootstrap CI and a paired permutation p-value;
 * ``python -m rag_eval.report failures <folder>``: the failure analysis of two-stage runs.
 
+Over a folder that jobs are still writing into (a sweep on a cluster), the report shows what is done,
+FAILED, running and missing, and the jobs themselves (their ``.runs/`` records), in one pass.
+
 Exit 0 when done; 2 (one line on stderr) when the folder is missing or a run selector is wrong.
 """
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
 
-    from rag_eval.report import collect_results, print_report, write_reports
+    from rag_eval.report import collect_jobs, collect_results, print_jobs, print_report, status_line, write_reports
 
     if args.command == "compare":
         from rag_eval.report.compare_report import compare_folder
@@ -93,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
 
     files = write_reports(folder, charts=not args.no_charts)
     if not args.quiet:
-        rows = collect_results(folder)
+        rows, jobs = collect_results(folder), collect_jobs(folder)
         if rows:
             print_report(rows)
         else:
             print(f"no result files under {folder}")
+        if jobs:
+            print_jobs(jobs)
+        print(status_line(rows, jobs))
         print("wrote " + ", ".join(str(p) for p in files.values()))
     return 0
 

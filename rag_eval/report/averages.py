@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rag_eval import task_types
-from rag_eval.report.rows import ResultRow
+from rag_eval.report.rows import PENDING, ResultRow
 
 AVERAGE_COLUMNS = ("label", "stage", "model", "revision", "experiment", "n_tasks", "n_failed")
 
@@ -16,7 +16,8 @@ class Averages:
 
     As the C-MTEB leaderboard averages: ``per_type[t]`` is the mean main score of the tasks of
     type ``t``; ``overall`` is the mean over all tasks (not the mean of the type means). FAILED
-    tasks are left out and counted in ``n_failed``; compare models only over the same tasks.
+    tasks are left out and counted in ``n_failed``; tasks still running or missing are left out
+    (the summary lists them); compare models only over the same tasks.
     """
 
     label: str
@@ -58,6 +59,8 @@ def cmteb_averages(rows: list[ResultRow]) -> list[Averages]:
     groups: dict[tuple, Averages] = {}
     scores: dict[tuple, dict[str, list[float]]] = {}
     for r in rows:
+        if r.status in PENDING:  # not evaluated (yet): neither a score nor a failure
+            continue
         k = group_key(r)
         avg = groups.setdefault(k, Averages(labels[k], r.stage, r.model, r.revision, r.experiment))
         if r.status == "FAILED" or r.score is None:

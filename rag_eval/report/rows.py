@@ -8,7 +8,10 @@ Understood layouts (mixed freely; one walk finds them all):
   the task type and main metric come from ``mteb.get_task(name).metadata`` (when mteb knows the
   task), the model name from ``model_meta.json`` (else the folder name, ``__`` read as ``/``);
 * ``failures.json`` (at the top of an output folder, see :mod:`rag_eval.results.failures`): tasks
-  that failed and so have no result file; they become rows with status ``FAILED``.
+  that failed and so have no result file; they become rows with status ``FAILED``;
+* ``.runs/<job>.json`` (see :mod:`rag_eval.results.runs`): what each job planned. A planned task
+  with neither a result nor a failure becomes a row with status ``running`` (its job is alive) or
+  ``missing`` (its job ended, stopped on an error or died). :func:`collect_jobs` lists the jobs.
 
 Skipped: ``model_meta.json``, ``failures.json``, ``run_settings*``, rag_eval's own reports,
 hidden folders (``.hydra``, ``.cache``), ``predictions/`` and ``per_item/`` folders. A JSON file that cannot be
@@ -21,6 +24,7 @@ import json
 import logging
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -28,13 +32,16 @@ from types import SimpleNamespace
 from typing import Any
 
 from rag_eval import task_types
-from rag_eval.results import FAILURES_FILE, main_score_of, read_failures, split_scores
-from rag_eval.results.layout import PER_ITEM, PREDICTIONS, model_folder_of, parse
+from rag_eval.results import FAILURES_FILE, job_state, main_score_of, read_failures, read_jobs, split_scores
+from rag_eval.results.layout import PER_ITEM, PREDICTIONS, model_folder_of, parse, runs_folder
 
 logger = logging.getLogger("rag_eval.report")
 
 _SKIP_FILES = {"model_meta.json", FAILURES_FILE, "summary.json"}
 _SKIP_DIRS = {PREDICTIONS, PER_ITEM, "__pycache__"}
+
+#: statuses of planned tasks that have no result yet (left out of averages and charts)
+PENDING = ("running", "missing")
 
 
 @dataclass
@@ -48,7 +55,7 @@ class ResultRow:
     revision: str
     metric: str
     score: float | None  # the task's main score (mean over splits and subsets)
-    status: str = "ok"  # ok | FAILED
+    status: str = "ok"  # ok | FAILED | running | missing (see PENDING)
     error: str = ""
     seconds: float | None = None  # mteb's evaluation_time
     sample: str = "all"
@@ -214,12 +221,13 @@ def _rows_from_failures(path: Path) -> list[ResultRow]:
     ) for e in read_failures(path)]
 
 
-def collect_results(folder: str | Path) -> list[ResultRow]:
+def collect_results(folder: str | Path, *, planned: bool = True) -> list[ResultRow]:
     """Every task result (and recorded failure) under ``folder``, sorted by stage, model, task.
 
     A failure recorded in ``failures.json`` replaces an older result file of the same task,
     model, revision and stage (the latest attempt failed); a newer result file wins over it.
-    Raises FileNotFoundError when ``folder`` is not a directory.
+    With ``planned``, tasks that a job planned (``.runs/``) and that have neither are added as
+    ``running`` / ``missing`` rows. Raises FileNotFoundError when ``folder`` is not a directory.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -257,8 +265,119 @@ def collect_results(folder: str | Path) -> list[ResultRow]:
             if done is not None and not row.task_type:
                 row.task_type = done.task_type
             results[_key(row)] = row
+    if planned:
+        results.update(_pending_rows(read_jobs(root), list(results.values()), root))
     return sorted(results.values(), key=lambda r: (r.stage, r.model, r.revision, r.experiment, r.task_type, r.task))
 
 
 def _key(row: ResultRow) -> tuple:
     return row.stage, row.model, row.revision, row.experiment, row.task
+
+
+# --------------------------------------------------------------------------- jobs (.runs/)
+
+
+@dataclass
+class JobRow:
+    """One job that wrote (or meant to write) into the folder, from its record in ``.runs/``."""
+
+    job: str
+    label: str
+    state: str  # running | done | error | died (see rag_eval.results.runs.job_state)
+    host: str
+    pid: int | None
+    started: float | None
+    updated: float | None
+    seconds: float | None
+    planned: int
+    ok: int
+    failed: int
+    cached: int
+    not_done: int  # planned tasks with neither a result nor a failure (yet)
+    error: str = ""
+    overrides: str = ""
+    log: str = ""  # the job's own log file (Hydra's job log), where known
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _done_index(rows: list[ResultRow]) -> dict[tuple, list[tuple[str, str]]]:
+    index: dict[tuple, list[tuple[str, str]]] = {}
+    for r in rows:
+        if r.status not in PENDING:
+            index.setdefault((r.stage, r.model, r.task), []).append((r.revision, r.experiment))
+    return index
+
+
+def _has_outcome(entry: dict[str, Any], index: dict[tuple, list[tuple[str, str]]]) -> bool:
+    """Whether a planned task has a result or a failure (a plan made before the models loaded has
+    no revision or experiment yet: any matches)."""
+    revision, experiment = entry.get("revision") or "", entry.get("experiment") or ""
+    return any((not revision or revision == rev) and (not experiment or experiment == exp)
+               for rev, exp in index.get((entry.get("stage") or "", entry.get("model") or "", entry["task"]), ()))
+
+
+def _planned(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in record.get("planned") or [] if isinstance(e, dict) and isinstance(e.get("task"), str)]
+
+
+def clock_text(stamp: Any, unknown: str = "?") -> str:
+    """A record's time stamp as local ``YYYY-mm-dd HH:MM:SS``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if isinstance(stamp, (int, float)) else unknown
+
+
+def _why(record: dict[str, Any], state: str) -> str:
+    who = f"{record.get('label') or 'job'} ({record.get('job')})"
+    updated = clock_text(record.get("updated"))
+    if state == "running":
+        return f"{who} is running on {record.get('host')}, pid {record.get('pid')}; last update {updated}"
+    if state == "died":
+        return f"planned by {who}, whose process is gone (killed?); last update {updated}"
+    if state == "error":
+        return f"planned by {who}, which stopped: {record.get('error')}"
+    return f"planned by {who}, which ended without it"
+
+
+def _pending_rows(jobs: list[dict[str, Any]], rows: list[ResultRow], root: Path) -> dict[tuple, ResultRow]:
+    index, out = _done_index(rows), {}
+    for record in jobs:  # oldest first: a later job's word on a task wins, except over a running one
+        state = job_state(record)
+        status = "running" if state == "running" else "missing"
+        for e in _planned(record):
+            if _has_outcome(e, index):
+                continue
+            row = ResultRow(stage=e.get("stage") or "", task_type=e.get("task_type") or "", task=e["task"],
+                            model=e.get("model") or "", revision=e.get("revision") or "", metric="", score=None,
+                            status=status, error=_why(record, state), sample="",
+                            experiment=e.get("experiment") or "",
+                            path=str(runs_folder(root) / f"{record.get('job')}.json"), date=record.get("updated"))
+            old = out.get(_key(row))
+            if old is None or old.status != "running" or status == "running":
+                out[_key(row)] = row
+    return out
+
+
+def collect_jobs(folder: str | Path) -> list[JobRow]:
+    """The jobs recorded under ``<folder>/.runs``, oldest first, with how far each got."""
+    root = Path(folder)
+    records = read_jobs(root)
+    if not records:
+        return []
+    index = _done_index(collect_results(root, planned=False))
+    out = []
+    for record in records:
+        state, done = job_state(record), record.get("done") if isinstance(record.get("done"), dict) else {}
+        launcher = record.get("launcher") if isinstance(record.get("launcher"), dict) else {}
+        planned = _planned(record)
+        pid = record.get("pid")
+        out.append(JobRow(
+            job=str(record.get("job") or ""), label=str(record.get("label") or ""), state=state,
+            host=str(record.get("host") or ""), pid=pid if isinstance(pid, int) else None,
+            started=record.get("started"), updated=record.get("updated"), seconds=record.get("seconds"),
+            planned=len(planned), ok=int(done.get("ok") or 0), failed=int(done.get("failed") or 0),
+            cached=int(done.get("cached") or 0), not_done=sum(not _has_outcome(e, index) for e in planned),
+            error=str(record.get("error") or ""), overrides=" ".join(map(str, launcher.get("overrides") or [])),
+            log=str(launcher.get("log") or ""),
+        ))
+    return out

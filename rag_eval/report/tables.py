@@ -6,11 +6,13 @@ import csv
 import io
 
 from rag_eval.report.averages import AVERAGE_COLUMNS, Averages, cmteb_averages, group_key, labels_of, type_columns
-from rag_eval.report.rows import ResultRow, sample_text
+from rag_eval.report.rows import JobRow, ResultRow, clock_text, sample_text
 from rag_eval.results import TaskOutcome
 
 REPORT_COLUMNS = ("stage", "task_type", "task", "model", "revision", "experiment", "metric", "score", "ci95", "status",
                   "error", "sample", "seconds", "texts", "texts_per_s")
+JOB_COLUMNS = ("label", "state", "started", "updated", "seconds", "planned", "ok", "failed", "cached", "not_done",
+               "host", "pid", "overrides", "error", "job", "log")
 
 
 def fmt(value, spec: str) -> str:
@@ -39,6 +41,27 @@ def report_rows(rows: list[ResultRow], cis: dict[str, str] | None = None) -> lis
     cis = cis or {}
     return [{**r.as_dict(), "score": fmt(r.score, ".6f"), "ci95": cis.get(r.path, ""), "seconds": fmt(r.seconds, ".1f"),
              "texts": fmt(r.texts, "d"), "texts_per_s": fmt(r.texts_per_s, ".1f")} for r in rows]
+
+
+def job_rows(jobs: list[JobRow]) -> list[dict]:
+    """The jobs as strings for ``summary.md`` and the report CLI (columns: JOB_COLUMNS)."""
+    return [{**j.as_dict(), "started": clock_text(j.started, ""), "updated": clock_text(j.updated, ""),
+             "seconds": fmt(j.seconds, ".0f"), "pid": "" if j.pid is None else str(j.pid)} for j in jobs]
+
+
+def status_line(rows: list[ResultRow], jobs: list[JobRow]) -> str:
+    """One line: how many tasks are ok, FAILED, running and missing, and the jobs' states."""
+    count: dict[str, int] = {}
+    for r in rows:
+        count[r.status] = count.get(r.status, 0) + 1
+    parts = [f"{count.get(s, 0)} {s}" for s in ("ok", "FAILED", "running", "missing")]
+    line = f"{len(rows)} task results: " + ", ".join(parts)
+    if jobs:
+        states: dict[str, int] = {}
+        for j in jobs:
+            states[j.state] = states.get(j.state, 0) + 1
+        line += f"; {len(jobs)} jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    return line
 
 
 def average_rows(averages: list[Averages]) -> tuple[tuple[str, ...], list[dict]]:
@@ -98,6 +121,10 @@ def print_report(rows: list[ResultRow], averages: list[Averages] | None = None) 
     for r in rows:
         if r.status == "FAILED":
             score, metric = "[red]FAILED[/red]", r.error
+        elif r.status == "missing":
+            score, metric = "[red]missing[/red]", r.error
+        elif r.status == "running":
+            score, metric = "[yellow]running[/yellow]", r.error
         else:
             score, metric = fmt(r.score, ".4f") or "-", r.metric
         table.add_row(r.task_type, r.task, labels[group_key(r)], metric, score, r.sample,
@@ -113,6 +140,20 @@ def print_report(rows: list[ResultRow], averages: list[Averages] | None = None) 
     console = _console()
     console.print(table)
     console.print(avg_table)
+
+
+def print_jobs(jobs: list[JobRow]) -> None:
+    """The jobs of a folder (``.runs/``) as a rich table."""
+    from rich.table import Table
+
+    table = Table(title="rag_eval jobs")
+    shown = ("label", "state", "started", "updated", "seconds", "planned", "ok", "failed", "cached", "not_done",
+             "host", "pid", "error")
+    for col in shown:
+        table.add_column(col, overflow="fold")
+    for row in job_rows(jobs):
+        table.add_row(*[str(row[c]) for c in shown])
+    _console().print(table)
 
 
 def _fmt_avg(value, column: str) -> str:

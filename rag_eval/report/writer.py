@@ -10,9 +10,18 @@ from rag_eval.report.charts import scores_chart, speed_chart
 from rag_eval.report.compare_report import score_cis
 from rag_eval.report.failure_analysis import FAILURES_MD, failures_markdown, task_failures
 from rag_eval.report.matrix import MATRIX_COLUMNS, formatted, matrix_chart, matrix_rows
-from rag_eval.report.rows import collect_results
-from rag_eval.report.tables import REPORT_COLUMNS, average_rows, csv_text, markdown_table, report_rows
-from rag_eval.results import atomic_write_text
+from rag_eval.report.rows import PENDING, collect_jobs, collect_results
+from rag_eval.report.tables import (
+    JOB_COLUMNS,
+    REPORT_COLUMNS,
+    average_rows,
+    csv_text,
+    job_rows,
+    markdown_table,
+    report_rows,
+    status_line,
+)
+from rag_eval.results import atomic_write_text, locked
 
 logger = logging.getLogger("rag_eval.report")
 
@@ -47,17 +56,31 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
     """Rebuild the reports of everything under ``folder`` from its result files.
 
     Writes ``summary.csv`` and ``summary.md`` (every task of every model / stage / run, FAILED
-    ones included), ``averages.csv`` (C-MTEB averages, see :class:`Averages`) and, with
-    ``charts``, ``scores_by_task.png`` and ``speed_vs_quality.png``; with two-stage results,
-    ``failure_analysis.md``. A score with per-item data gets its 95% bootstrap CI (``ci95``). Every file is written
-    atomically, so the jobs of a Hydra multirun that share ``output_folder`` can all call it:
-    the last one to finish leaves the summary of all jobs. A chart that cannot be drawn is
-    logged, not raised. Returns ``{"csv", "md", "averages", "scores_chart", "speed_chart"}``
-    paths (the charts only when written). Raises FileNotFoundError for a missing folder.
+    ones included, and the tasks jobs planned that are still running or missing; summary.md
+    also lists the jobs), ``averages.csv`` (C-MTEB averages, see :class:`Averages`), with
+    Retrieval results ``matrix.csv`` (retriever x reranker, see :mod:`rag_eval.report.matrix`)
+    and, with ``charts``, ``scores_by_task.png``, ``speed_vs_quality.png`` and
+    ``retrieval_stacks.png``; with two-stage results, ``failure_analysis.md``. A score with per-item
+    data gets its 95% bootstrap CI (``ci95``). Every file is written atomically, and the whole collect-and-write
+    runs under an ``flock`` on ``.report.lock``, so the jobs of a multirun that share
+    ``output_folder`` can all call it: each one reads the folder after the one before it wrote,
+    and the last to finish leaves the summary of all jobs. A chart that cannot be drawn is
+    logged, not raised. Returns ``{"csv", "md", "averages", "matrix", "scores_chart",
+    "speed_chart", "matrix_chart"}`` paths (the matrix and the charts only when written).
+    Raises FileNotFoundError for a missing folder.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"results folder '{folder}' not found")
+    with locked(folder / ".report.lock"):
+        return _write_reports(folder, charts)
+
+
+def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
     rows = collect_results(folder)
+    jobs = collect_jobs(folder)
     averages = cmteb_averages(rows)
+    evaluated = [r for r in rows if r.status not in PENDING]
     columns, avg_rows = average_rows(averages)
     out: dict[str, Path] = {"averages": folder / AVERAGES_FILE}
     atomic_write_text(out["averages"], csv_text(avg_rows, columns))
@@ -66,20 +89,21 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
         for key, name, draw in (("scores_chart", SCORES_CHART, scores_chart),
                                 ("speed_chart", SPEED_CHART, speed_chart)):
             try:
-                draw(rows, averages, folder / name)
+                draw(evaluated, averages, folder / name)
                 out[key] = folder / name
             except Exception as exc:  # a report without a chart beats no report
                 logger.warning("could not draw %s: %s: %s", name, type(exc).__name__, exc)
 
     cis = score_cis(rows)
-    md = ["# rag_eval report", "", markdown_table(report_rows(rows, cis), REPORT_COLUMNS),
+    md = ["# rag_eval report", "", status_line(rows, jobs), "", markdown_table(report_rows(rows, cis), REPORT_COLUMNS),
           "`ci95`: the 95% percentile-bootstrap interval of the main score over the task's queries or pairs "
           "(where per-item data exists; `python -m rag_eval.report compare` tests differences).", "",
           "", "## C-MTEB averages", "",
           "Mean main score of the tasks of each type; `average` is the mean over all tasks (as the "
-          "C-MTEB leaderboard averages). FAILED tasks are left out (`n_failed`).", "",
+          "C-MTEB leaderboard averages). FAILED tasks are left out (`n_failed`), and so are tasks still "
+          "running or missing.", "",
           markdown_table(avg_rows, columns)]
-    matrix = matrix_rows(rows)
+    matrix = matrix_rows(evaluated)
     if matrix:
         out["matrix"] = folder / MATRIX_FILE
         atomic_write_text(out["matrix"], csv_text(formatted(matrix), MATRIX_COLUMNS))
@@ -102,6 +126,11 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
                f"Retriever misses, reranker inversions and the worst queries of each two-stage task: [{FAILURES_MD}]"
                f"({FAILURES_MD}).", ""]
     md += vocabulary_notes(rows)
+    if jobs:
+        md += ["## Jobs", "",
+               "Every job that wrote into this folder (`.runs/`): `not_done` counts the planned tasks with "
+               "neither a result nor a failure; `died` means its process is gone while its record says it runs.",
+               "", markdown_table(job_rows(jobs), JOB_COLUMNS)]
     for key, title in (("scores_chart", "Scores by task"), ("speed_chart", "Speed vs quality")):
         if key in out:
             md += [f"## {title}", "", f"![{title}]({out[key].name})", ""]

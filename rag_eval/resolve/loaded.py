@@ -31,13 +31,18 @@ class LoadedModel:
     @property
     def variant(self) -> str:
         """The retrieval options that change its results, as a folder name part ("" for the defaults)."""
-        cfg, parts = self.config, []
-        if cfg.embed_dim:
-            parts.append(f"dim{cfg.embed_dim}")
-        if cfg.output_dtype:
-            parts.append(cfg.output_dtype)
-        if cfg.search_backend != "exact":
-            parts.append(cfg.search_backend)
-        if cfg.precision in ("fp16", "bf16"):
-            parts.append(cfg.precision)
-        return "_".join(parts)
+        return retrieval_variant(self.config)
+
+
+def retrieval_variant(cfg: ModelConfig) -> str:
+    """:attr:`LoadedModel.variant` from the config alone (a job's plan is made before the models load)."""
+    parts = []
+    if cfg.embed_dim:
+        parts.append(f"dim{cfg.embed_dim}")
+    if cfg.output_dtype:
+        parts.append(cfg.output_dtype)
+    if cfg.search_backend != "exact":
+        parts.append(cfg.search_backend)
+    if cfg.precision in ("fp16", "bf16"):
+        parts.append(cfg.precision)
+    return "_".join(parts)

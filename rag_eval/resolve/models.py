@@ -35,6 +35,23 @@ def display_name(cfg: ModelConfig, resolved: ResolvedModel) -> str:
     return cfg.model_name_or_path
 
 
+def expected_name(cfg: ModelConfig) -> str:
+    """:func:`display_name` from the config alone, before the model is resolved (a job's first plan)."""
+    if cfg.name:
+        return cfg.name
+    if cfg.is_api:
+        return cfg.model_name or ""
+    if cfg.is_search:
+        from rag_eval.resolve.loaded import retrieval_variant
+        from rag_eval.resolve.search_models import bm25_name, hybrid_name
+
+        if cfg.model_type == "bm25":
+            return bm25_name(cfg)
+        return hybrid_name(cfg, [(expected_name(p), retrieval_variant(p)) for p in cfg.hybrid["models"]])
+    path = Path(cfg.model_name_or_path).expanduser()
+    return path.name if path.is_dir() else cfg.model_name_or_path
+
+
 def torch_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any]:
     """EvalScope's ``torch_dtype`` strings -> what transformers takes (``dtype``)."""
     kwargs = dict(model_kwargs)

@@ -53,6 +53,18 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+def bm25_name(cfg: ModelConfig) -> str:
+    """A BM25 model's name in results: ``name``, else ``bm25s`` (mteb's language rule) or ``bm25s-<tokenizer>``."""
+    tokenizer = cfg.model_kwargs.get("tokenizer", "auto") or "auto"
+    return cfg.name or ("bm25s" if tokenizer == "auto" else f"bm25s-{tokenizer}")
+
+
+def hybrid_name(cfg: ModelConfig, parts: list[tuple[str, str]]) -> str:
+    """A hybrid's name in results: ``name``, else ``hybrid-<fusion>-<part>+<part>`` from its parts' (name, variant)."""
+    names = [name.rsplit("/", 1)[-1] + (f"-{variant}" if variant else "") for name, variant in parts]
+    return cfg.name or f"hybrid-{cfg.hybrid['fusion']}-{'+'.join(names)}"
+
+
 def load_search_model(cfg: ModelConfig, load_model: Callable[[ModelConfig], Any]) -> Any:
     return _load_bm25(cfg) if cfg.model_type == "bm25" else _load_hybrid(cfg, load_model)
 
@@ -81,7 +93,7 @@ def _load_bm25(cfg: ModelConfig) -> Any:
         raise ConfigError(f"model_type bm25 needs mteb's bm25s extra ({' '.join(str(exc).split())[:160]}): "
                           "pip install bm25s PyStemmer") from None
     settings = {**options, "tokenizer": tokenizer}
-    name = cfg.name or ("bm25s" if tokenizer == "auto" else f"bm25s-{tokenizer}")
+    name = bm25_name(cfg)
     revision = f"{model.mteb_model_meta.revision}-{_digest(settings)}"
     # a meta that names the settings (mteb would record the tokenizer function itself)
     model.mteb_model_meta = model.mteb_model_meta.model_copy(
@@ -93,8 +105,7 @@ def _load_bm25(cfg: ModelConfig) -> Any:
 def _load_hybrid(cfg: ModelConfig, load_model: Callable[[ModelConfig], Any]) -> Any:
     opts = cfg.hybrid
     parts = [load_model(sub) for sub in opts["models"]]
-    names = [p.name.rsplit("/", 1)[-1] + (f"-{p.variant}" if p.variant else "") for p in parts]
-    name = cfg.name or f"hybrid-{opts['fusion']}-{'+'.join(names)}"
+    name = hybrid_name(cfg, [(p.name, p.variant) for p in parts])
     settings = {k: opts[k] for k in ("fusion", "weights", "rrf_k", "sub_model_top_k")}
     settings["models"] = [[p.name, p.revision, p.variant] for p in parts]
     revision = f"hybrid-{_digest(settings)}"

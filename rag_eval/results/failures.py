@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rag_eval.results.files import atomic_write_text, storage_guard
+from rag_eval.results.files import atomic_write_text, locked, storage_guard
 from rag_eval.results.layout import revision_and_experiment
 from rag_eval.results.outcome import TaskOutcome
 
@@ -87,21 +85,3 @@ def read_failures(path: Path) -> list[dict[str, Any]]:
         logger.warning("skipping unreadable %s (%s)", path, exc)
         return []
     return [e for e in entries if isinstance(e, dict) and "task" in e]
-
-
-@contextmanager
-def locked(lock: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``lock`` (jobs sharing an output folder take turns)."""
-    with storage_guard(lock):
-        fh = lock.open("a")
-    with fh:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock, the merge still works for jobs that do not overlap
-            yield
-            return
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -82,9 +82,10 @@ def storage_guard(path: str | Path, partial: Path | None = None, errnos: frozens
         raise error from None
 
 
-def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False) -> None:
+def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False, fsync: bool = True) -> None:
     """``write(fh)`` into a temp file in the same folder, then rename: a reader (a resumed run,
-    a concurrent sweep job) never sees half a file, and a killed run leaves none.
+    a concurrent sweep job) never sees half a file, and a killed run leaves none. ``fsync=False``
+    for files that are only progress notes (a crash may lose the last version, never half of one).
 
     A disk that is full, read-only or forbidden raises :class:`StorageError` naming ``path``
     (the temp file is removed, an older ``path`` stays as it was).
@@ -96,7 +97,8 @@ def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool = False) -
             with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
                 write(fh)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if fsync:
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -132,8 +134,27 @@ def check_writable(folder: str | Path, key: str = "eval.output_folder") -> Path:
     return folder
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda fh: fh.write(text))
+def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
+    atomic_write(path, lambda fh: fh.write(text), fsync=fsync)
+
+
+@contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock`` (jobs sharing an output folder take turns); a lock file that
+    cannot be created (full, read-only disk) is one line naming it."""
+    with storage_guard(lock):
+        fh = lock.open("a")
+    with fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock, the merge still works for jobs that do not overlap
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def write_task_result(path: Path, task_result: Any, extra: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ fed the reranker), as mteb's ``experiments`` folders do::
     .../predictions/<Task>_predictions.json                                ranked lists beside them
     .../per_item/<Task>_per_item.json                                      per-query / per-pair data beside them
     <root>/.cache/<kind>/<model>/<revision>/<settings>/                    caches (embeddings, ...)
+    <root>/.runs/<job>.json                                                each job's plan and progress
 
 Every name that becomes a path part goes through :func:`safe_path_part`, so a model, revision,
 stage or task name can never climb out of the root. :func:`parse` reads a result file's path
@@ -27,6 +28,7 @@ EXPERIMENTS = "experiments"
 PREDICTIONS = "predictions"
 PER_ITEM = "per_item"
 CACHE = ".cache"
+RUNS = ".runs"  # one record per job (rag_eval.results.runs)
 NO_REVISION = "no_revision_available"  # mteb's name for a model without a revision
 
 
@@ -87,6 +89,11 @@ def cache_folder(root: Path, kind: str, model: str, revision: str, settings: str
     """``<root>/.cache/<kind>/<model>/<revision>/<settings>``: one folder per model and settings."""
     return (Path(root) / CACHE / safe_path_part(kind) / safe_path_part(model) / safe_path_part(revision)
             / safe_path_part(settings))
+
+
+def runs_folder(root: Path) -> Path:
+    """``<root>/.runs``: the job records of every job that wrote into ``root``."""
+    return Path(root) / RUNS
 
 
 def parse(rel: Path) -> tuple[ResultPlace, str]:

@@ -6,8 +6,11 @@ cache works on the texts exactly as the model receives them instead, and keys ea
 (prompt type, resolved prompt, text); the folder it lives in is keyed by the model and every
 setting that changes a vector (see :func:`embedding_cache_dir`).
 
-Storage: ``chunk-NNNNN.npy`` (float32, ``allow_pickle=False``) + ``chunk-NNNNN.json`` (keys),
-each written to a temp file and renamed, so a killed run leaves no half-written chunk.
+Storage: ``chunk-<pid>-<random>-NNNNN.npy`` (float32, ``allow_pickle=False``) + ``.json`` (keys),
+each written to a temp file and renamed (the vectors first, the keys last, and a chunk is read
+only once its keys exist), so a killed run leaves no half-written chunk. The random part keeps
+the names of concurrent writers apart even where pids repeat (jobs on several nodes of a shared
+file system, a Ray worker that runs several jobs).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,9 @@ class EmbeddingCache:
     def __init__(self, folder: Path | None):
         self.folder = Path(folder) if folder is not None else None
         self.vectors: dict[str, np.ndarray] = {}
-        self._chunks = 0
+        self._chunks = 0  # chunks loaded
+        self._stem = f"chunk-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this writer's own file names
+        self._written = 0
         self._load()
 
     def _load(self) -> None:
@@ -93,11 +99,10 @@ class EmbeddingCache:
         self.vectors.update(zip(keys, vectors, strict=True))
         if self.folder is None:
             return
-        stem = f"chunk-{os.getpid()}-{self._chunks:05d}"
-        while (self.folder / f"{stem}.json").exists() or (self.folder / f"{stem}.npy").exists():
-            self._chunks += 1  # an earlier process with the same pid (or a removed corrupt chunk's neighbour)
-            stem = f"chunk-{os.getpid()}-{self._chunks:05d}"
-        self._chunks += 1
+        # this writer's own names (pid + random: no clash with a writer of the same pid on another node or
+        # an earlier job in a reused process, even when both opened the folder before either wrote)
+        stem = f"{self._stem}-{self._written:05d}"
+        self._written += 1
         atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(_Stream(fh), vectors, allow_pickle=False),
                      binary=True)
         atomic_write_text(self.folder / f"{stem}.json", json.dumps(keys))

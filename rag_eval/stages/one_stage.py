@@ -6,6 +6,7 @@ bi-encoder runs behind the embedding cache, so each unique text is encoded once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,18 @@ from rag_eval.stages.task_steps import (
 
 
 def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_folder: Path,
-                  outcomes: list[TaskOutcome] | None = None) -> list[TaskOutcome]:
+                  outcomes: list[TaskOutcome] | None = None,
+                  on_done: Callable[[TaskOutcome], None] | None = None) -> list[TaskOutcome]:
     """``model`` on every task: a stage-1 model (a bi-encoder behind the embedding cache, BM25, a hybrid),
     or a cross-encoder alone on tasks with candidate lists (EvalScope's rule for a reranker with no
     Retrieval task). A search model (BM25, hybrid) skips the tasks it cannot score (it embeds nothing).
 
     Each task's outcome is appended to ``outcomes`` as it starts, so a caller interrupted mid-run
-    (Ctrl-C) still knows what finished; the same list is returned.
+    (Ctrl-C) still knows what finished; the same list is returned. ``on_done`` gets each outcome as
+    soon as it is final (the job's progress line and record); a skipped task is no part of the job's
+    plan (see ``rag_eval.pipeline.plan``) and is not reported.
     """
+    done = on_done or (lambda outcome: None)
     place = ResultPlace(model.name, model.revision, experiment=model.variant)
     if model.config.is_cross_encoder:
         encoder: Any = cached_cross_encoder(model, output_folder if ev.cache_scores else None, "one-stage")
@@ -48,7 +53,10 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
         for task in tasks:
             outcome = new_outcome(model, task, output_folder, place)
             outcomes.append(outcome)
-            if skip_unscorable(outcome, model, task) or cached_outcome(outcome, ev):
+            if skip_unscorable(outcome, model, task):
+                continue
+            if cached_outcome(outcome, ev):
+                done(outcome)
                 continue
 
             extra, items = result_extra(model, task, None), {}
@@ -64,6 +72,7 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
             finally:
                 if task.data_loaded:
                     task.unload_data()
+            done(outcome)
     finally:
         if close is not None:
             close()

@@ -11,9 +11,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +67,9 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
     encode_kwargs = {"batch_size": 32, **model.config.encode_kwargs}
     # rag_eval's own bars (stages/progress.py) name the task and stage; null = on a terminal only
     encode_kwargs.setdefault("show_progress_bar", None if ev.verbosity >= 2 else False)
-    with per_item.capture(task, prediction_folder) as kept:
+    keep = nullcontext(None) if prediction_folder is None else private_predictions(
+        Path(prediction_folder), task.prediction_file_name)
+    with keep as folder, per_item.capture(task, folder) as kept:  # per-item data read before the move
         result = mteb.evaluate(
             encoder if encoder is not None else model.encoder,
             task,
@@ -79,6 +85,26 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
         items.clear()
         items.update(kept.payload() or {})
     return result.task_results[0]
+
+
+@contextmanager
+def private_predictions(folder: Path, name: str) -> Iterator[Path]:
+    """A private folder for mteb's ``<Task>_predictions.json``, moved into ``folder`` atomically at the end.
+
+    mteb reads, merges and rewrites that file with a plain ``open("w")``, so a job sharing the
+    output folder (a sweep, two runs of one model) could read half of it. Here mteb merges into a
+    copy; the finished file then replaces the shared one in one rename.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    try:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, private / name)
+        yield private
+        if (private / name).is_file():
+            os.replace(private / name, folder / name)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def _hybrid_record(model: LoadedModel) -> dict[str, Any]:
@@ -136,12 +162,17 @@ def note_vocabulary(extra: dict[str, Any], encoder: Any, model: LoadedModel, tas
                        "these texts", task.metadata.name, model.name, 100 * stats["unk_rate"])
 
 
-def skip_unscorable(outcome: TaskOutcome, model: LoadedModel, task: Any) -> bool:
-    """A search model (BM25, hybrid) only retrieves: mark other task types skipped (not failed)."""
+def unscorable(cfg: Any, task_type: str) -> bool:
+    """Whether a model (its ModelConfig) cannot score a task type: a search model (BM25, hybrid) only retrieves."""
     from rag_eval import task_types
 
-    spec = task_types.get(task.metadata.type)
-    if not model.config.is_search or (spec is not None and spec.retrieves):
+    spec = task_types.get(task_type)
+    return bool(cfg.is_search) and not (spec is not None and spec.retrieves)
+
+
+def skip_unscorable(outcome: TaskOutcome, model: LoadedModel, task: Any) -> bool:
+    """A search model (BM25, hybrid) only retrieves: mark other task types skipped (not failed)."""
+    if not unscorable(model.config, task.metadata.type):
         return False
     outcome.status = "skipped"
     outcome.error = f"{model.config.model_type} retrieves and embeds nothing: it scores Retrieval/Reranking tasks only"

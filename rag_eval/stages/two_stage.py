@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,17 @@ logger = logging.getLogger(__name__)
 STAGE1, STAGE2 = "stage1", "stage2"
 
 
+def result_places(bi_name: str, bi_revision: str, bi_variant: str, ce_name: str, ce_revision: str,
+                  ce_variant: str, top_ks: list[int]) -> tuple[ResultPlace, dict[int, ResultPlace]]:
+    """Where stage 1 (the stage-1 model, with its retrieval options) and stage 2 (the reranker, one
+    experiment per top_k, largest first, with the reranker's own options) file their results."""
+    first = ResultPlace(bi_name, bi_revision, STAGE1, bi_variant)
+    seconds = {k: ResultPlace(ce_name, ce_revision, STAGE2,
+                              experiment_name(bi_name, bi_revision, k, bi_variant, ce_variant))
+               for k in top_ks}
+    return first, seconds
+
+
 def run_two_stage(
     bi: LoadedModel,
     ce: LoadedModel,
@@ -58,14 +70,15 @@ def run_two_stage(
     ev: EvalConfig,
     output_folder: Path,
     outcomes: list[TaskOutcome] | None = None,
+    on_done: Callable[[TaskOutcome], None] | None = None,
 ) -> list[TaskOutcome]:
-    """Both stages on every task; outcomes are appended to ``outcomes`` as they start (see run_one_stage)."""
+    """Both stages on every task; outcomes are appended to ``outcomes`` as they start (see run_one_stage),
+    and ``on_done`` gets each stage's outcome as soon as it is final (a task the stage-1 model cannot
+    score is skipped, no part of the job's plan, and not reported)."""
     stage1 = first_stage(bi, output_folder, STAGE1)  # embeddings always on disk: stage 2 never re-encodes
     reranker = cached_cross_encoder(ce, output_folder if ev.cache_scores else None, STAGE2)
-    first_place = ResultPlace(bi.name, bi.revision, STAGE1, bi.variant)
-    second_places = {k: ResultPlace(ce.name, ce.revision, STAGE2, experiment_name(bi.name, bi.revision, k, bi.variant,
-                                                                             ce.variant))
-                     for k in ev.top_ks}
+    first_place, second_places = result_places(bi.name, bi.revision, bi.variant, ce.name, ce.revision, ce.variant,
+                                               ev.top_ks)
     write_model_meta(first_place.model_folder(output_folder), stage1.run.mteb_model_meta)
     write_model_meta(next(iter(second_places.values())).model_folder(output_folder), ce.encoder.mteb_model_meta)
     stage1_of = {"stage1_model": bi.name, "stage1_revision": bi.revision, "stage1_variant": bi.variant}
@@ -89,8 +102,10 @@ def run_two_stage(
             )
             todo = [s for s in seconds if not cached_outcome(s, ev)]
             if first_done and not todo:
+                _report([first, *seconds], on_done)
                 continue
-            first.status = "ok"  # a cached stage 1 without predictions runs again (from cached embeddings)
+            if not first_done:  # a cached stage 1 without predictions runs again (from cached embeddings)
+                first.status = "ok"
             first.finished = first_done
             try:
                 sample = prepare_task(task, ev)
@@ -122,11 +137,18 @@ def run_two_stage(
             finally:
                 if task.data_loaded:
                     task.unload_data()
+            _report([first, *seconds], on_done)
     finally:
         stage1.close()
         logger.info("stage 1: %d texts encoded, the rest from the embedding cache; stage 2: %d pairs scored, the "
                     "rest from the score cache", stage1.texts_encoded, reranker.pairs_scored)
     return outcomes
+
+
+def _report(outcomes: list[TaskOutcome], on_done: Callable[[TaskOutcome], None] | None) -> None:
+    if on_done is not None:
+        for outcome in outcomes:
+            on_done(outcome)
 
 
 def _rerank(reranker: LengthSortedCrossEncoder, ce: LoadedModel, task: Any, ev: EvalConfig, second: TaskOutcome,
