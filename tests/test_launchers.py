@@ -265,7 +265,7 @@ def _two_stage_results(out: Path) -> dict[str, dict]:
     """Every result file of a two-stage folder, by its path under ``out`` -> its scores."""
     return {str(p.relative_to(out)): json.loads(p.read_text(encoding="utf-8"))["scores"]
             for stage in ("stage1", "stage2") for p in sorted((out / stage).rglob("*.json"))
-            if p.name != "model_meta.json" and "predictions" not in p.parts}
+            if p.name != "model_meta.json" and "predictions" not in p.parts and "per_item" not in p.parts}
 
 
 def _cache_chunks(out: Path, kind: str) -> list[Path]:
