@@ -202,7 +202,7 @@ def test_precision_bf16_on_both_encoders_is_kept_apart_and_close_to_fp32(tmp_pat
     assert len(list((tmp_path / ".cache" / "embeddings").glob("*/*/*"))) == 2  # fp32 and bf16 vectors apart
     assert len(list((tmp_path / ".cache" / "rerank_scores").glob("*/*/*"))) == 2
     for stage in ("stage1", "stage2"):
-        fp32, bf16 = runs["fp32"]["Cranfield"][stage], runs["bf16"]["Cranfield"][stage]
+        fp32, bf16 = runs["fp32"]["Cranfield"][stage]["test"], runs["bf16"]["Cranfield"][stage]["test"]
         assert bf16["ndcg_at_10"] == pytest.approx(fp32["ndcg_at_10"], abs=0.05), stage
     for kind in ("embeddings", "rerank_scores"):  # really computed in bf16: the same keys, other numbers
         stored = []
