@@ -10,12 +10,15 @@ Model: ``--model static`` (default) is a Model2Vec static model built from all-M
 own input embeddings (so 100k documents encode in seconds on 2 CPUs); ``--model minilm`` is the
 transformer itself (use ``--docs`` in the thousands and ``--max-seq-length`` to keep it short).
 
-Memory: ``ru_maxrss`` (process peak, KiB) before and after the run, and the peak RSS sampled
-from /proc/self/status every 50 ms during ``run_task`` minus the RSS just before it.
+Memory: each ``--corpus-chunk-size`` value runs in its own process, which first imports torch,
+sentence-transformers, mteb and rag_eval (the baseline: a host that calls ``run_task`` has them
+loaded). The peak RSS, sampled from /proc/self/status every 50 ms during ``run_task``, minus the
+RSS just before it, is compared with the size of the run's float32 vectors (the cache's arrays).
 
     .venv/bin/python benchmarks/bench_scale.py                    # 100,000 docs, 300 queries, static
     .venv/bin/python benchmarks/bench_scale.py --model minilm --docs 5000 --max-seq-length 128
     .venv/bin/python benchmarks/bench_scale.py --quick            # 5,000 docs, 50 queries, static
+    .venv/bin/python benchmarks/bench_scale.py --corpus-chunk-size 0 10000   # mteb's 50,000 vs 10,000
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import random
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -32,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BATCH, DATA, Timer, fresh_dir, machine, minilm_path, peak_rss_mib, table  # noqa: E402
+from _common import BATCH, DATA, Timer, fresh_dir, machine, minilm_path, table  # noqa: E402
 
 STATIC_DIR = Path.home() / ".cache" / "rag_eval-bench" / "static-minilm"
 
@@ -121,6 +125,46 @@ class RssSampler(threading.Thread):
         return max(self.peak, _rss_mib())
 
 
+def measure(data: Path, model: dict, chunk: int | None) -> dict:
+    """One cold run_task and one warm rerun on the corpus in ``data`` (run in its own process, see main)."""
+    import mteb  # noqa: F401  (the baseline process has its libraries imported: a plugin host has them)
+    import sentence_transformers  # noqa: F401
+    import torch  # noqa: F401
+
+    import rag_eval  # noqa: F401
+    from rag_eval import run_task
+
+    out = fresh_dir("bench-scale-out-")
+    try:
+        cfg = {"model": model,
+               "eval": {"tasks": [{"name": "SyntheticScaleRetrieval", "type": "Retrieval", "path": str(data)}],
+                        "output_folder": str(out), "verbosity": 0, "top_k": 100, "corpus_chunk_size": chunk}}
+        rss_before = _rss_mib()
+        sampler = RssSampler()
+        sampler.start()
+        t0 = time.perf_counter()
+        scores = run_task(cfg)
+        seconds = time.perf_counter() - t0
+        rss_peak = sampler.stop()
+        if not scores.ok:
+            return {"failed": str(scores.failed)}
+        rerun_before = _rss_mib()
+        sampler = RssSampler()
+        sampler.start()
+        with Timer() as rerun:
+            run_task(cfg)  # same folder: embeddings come from the cache
+        rerun_peak = sampler.stop()
+        import numpy as np
+        shapes = [np.load(f, mmap_mode="r").shape for f in (out / ".cache").rglob("chunk-*.npy")]
+        split = next(iter(scores["SyntheticScaleRetrieval"]))
+        return {"seconds": seconds, "rerun_seconds": rerun.seconds, "rss_before": rss_before, "rss_peak": rss_peak,
+                "rerun_before": rerun_before, "rerun_peak": rerun_peak,
+                "vector_mib": sum(r * c * 4 for r, c in shapes) / 2**20, "dim": shapes[0][1],
+                "ndcg_at_10": scores["SyntheticScaleRetrieval"][split]["ndcg_at_10"]}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=100_000, help="corpus size (default 100000)")
@@ -129,14 +173,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="static: Model2Vec built from MiniLM's input embeddings (default); minilm: the transformer")
     ap.add_argument("--max-seq-length", type=int, default=None, help="max_seq_length for --model minilm")
     ap.add_argument("--batch-size", type=int, default=None, help="encode batch size (default 32 minilm, 256 static)")
+    ap.add_argument("--corpus-chunk-size", type=int, nargs="*", default=[0],
+                    help="eval.corpus_chunk_size values, one run (own process) each; 0: null (mteb's 50,000)")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--keep", action="store_true", help="keep the temporary data/output folders")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary data folder")
     ap.add_argument("--quick", action="store_true", help="5000 docs, 50 queries (smoke run)")
+    ap.add_argument("--measure", nargs=3, metavar=("DATA", "MODEL_JSON", "CHUNK"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.measure:  # the child: one configuration, its figures as one JSON line
+        data, model, chunk = args.measure
+        print("RESULT " + json.dumps(measure(Path(data), json.loads(model), int(chunk) or None)))
+        return 0
     if args.quick:
         args.docs, args.queries = min(args.docs, 5000), min(args.queries, 50)
     print(machine())
-    data, out = fresh_dir("bench-scale-data-"), fresh_dir("bench-scale-out-")
+    data = fresh_dir("bench-scale-data-")
     try:
         with Timer() as build:
             info = build_corpus(data, args.docs, args.queries, args.seed)
@@ -150,41 +201,35 @@ def main(argv: list[str] | None = None) -> int:
                 model["max_seq_length"] = args.max_seq_length
             batch = args.batch_size or BATCH
         model["encode_kwargs"] = {"batch_size": batch}
-        cfg = {"model": model,
-               "eval": {"tasks": [{"name": "SyntheticScaleRetrieval", "type": "Retrieval", "path": str(data)}],
-                        "output_folder": str(out), "verbosity": 0, "top_k": 100}}
-        import rag_eval  # noqa: F401  (imports outside the measured window)
-        from rag_eval import run_task
-
-        rss_before, maxrss_before = _rss_mib(), peak_rss_mib()
-        sampler = RssSampler()
-        sampler.start()
-        t0 = time.perf_counter()
-        scores = run_task(cfg)
-        seconds = time.perf_counter() - t0
-        rss_peak = sampler.stop()
-        maxrss_after = peak_rss_mib()
-        if not scores.ok:
-            print(f"FAILED: {scores.failed}")
-            return 1
-        with Timer() as rerun:
-            run_task(cfg)  # same folder: embeddings come from the cache
-        split = next(iter(scores["SyntheticScaleRetrieval"]))
-        m = scores["SyntheticScaleRetrieval"][split]
-        rows = [[info["docs"], info["queries"], args.model, args.max_seq_length or "model's", batch, seconds,
-                 info["docs"] / seconds, rerun.seconds, rss_before, rss_peak, rss_peak - rss_before,
-                 maxrss_before, maxrss_after, m["ndcg_at_10"]]]
+        rows = []
+        for chunk in args.corpus_chunk_size:
+            proc = subprocess.run([sys.executable, __file__, "--measure", str(data), json.dumps(model), str(chunk)],
+                                  capture_output=True, text=True, check=False)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if proc.returncode or line is None:
+                print(f"FAILED (chunk {chunk}): {proc.stderr[-2000:]}")
+                return 1
+            r = json.loads(line[len("RESULT "):])
+            if "failed" in r:
+                print(f"FAILED (chunk {chunk}): {r['failed']}")
+                return 1
+            peak = r["rss_peak"] - r["rss_before"]
+            rows.append([info["docs"], info["queries"], args.model, batch, chunk or "null (50,000)", r["seconds"],
+                         info["docs"] / r["seconds"], r["rerun_seconds"], r["rss_before"], r["rss_peak"], peak,
+                         r["vector_mib"], peak / r["vector_mib"], r["rerun_peak"] - r["rerun_before"],
+                         (r["rerun_peak"] - r["rerun_before"]) / r["vector_mib"], r["ndcg_at_10"]])
         print()
-        print(table(["docs", "queries", "model", "max_seq_len", "batch", "run_task s", "docs/s", "rerun s",
-                     "RSS before MiB", "RSS peak MiB", "peak-before MiB", "ru_maxrss before MiB",
-                     "ru_maxrss after MiB", "ndcg@10"], rows))
-        print(f"\nmeasured: one rag_eval run_task (model load + data load + encode {info['docs']} docs and "
-              f"{info['queries']} queries + mteb search/scoring + result files), cold embedding cache; "
-              f"'rerun' = same run with the embedding cache warm.")
+        print(table(["docs", "queries", "model", "batch", "corpus_chunk_size", "run_task s", "docs/s", "rerun s",
+                     "RSS before MiB", "RSS peak MiB", "peak-before MiB", "float32 vectors MiB", "peak/vectors",
+                     "rerun peak-before MiB", "rerun peak/vectors", "ndcg@10"], rows))
+        print(f"\nmeasured: each row in its own process, after importing torch, sentence-transformers, mteb and "
+              f"rag_eval (the baseline); one rag_eval run_task (model load + data load + encode {info['docs']} docs "
+              f"and {info['queries']} queries + mteb search/scoring + result files) on a cold embedding cache, then "
+              "'rerun' = the same run with the cache warm. RSS sampled every 50 ms; vectors = the cache's float32 "
+              "arrays (documents + queries).")
     finally:
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
-            shutil.rmtree(out, ignore_errors=True)
     return 0
 
 

@@ -120,6 +120,8 @@ CATALOGUE = [
     Row("top-k-empty-list", ("eval.top_k=[]",), 2, E + "eval.top_k must be an integer or a list of integers, got []"),
     Row("corpus-size-zero", ("eval.corpus_size=0",), 2,
         E + "eval.corpus_size is 0: use a positive integer, or null for all"),
+    Row("corpus-chunk-size-zero", ("eval.corpus_chunk_size=0",), 2,
+        E + "eval.corpus_chunk_size is 0: use a positive integer, or null for mteb's 50,000"),
     Row("model-hub", ("model.hub=github",), 2, E + "model[0].hub is 'github': use one of huggingface, modelscope"),
     Row("empty-model-path", ("model.model_name_or_path=",), 2,
         E + "model[0].model_name_or_path is empty: give a hub id or a local path"),

@@ -153,3 +153,22 @@ def test_device_list_encodes_through_a_pool_that_stops(minilm_path, docs, wrappe
             os.kill(pid, 0)
     np.testing.assert_allclose(got, _encode(wrapper, docs[:100], show_progress_bar=False), atol=1e-5)
     assert encoder.texts_encoded == 100
+
+
+def test_cache_keeps_keys_in_memory_and_vectors_on_disk(wrapper, docs, tmp_path):
+    """A cold call's vectors go to disk, not into memory (the caller holds the one copy); a hit reads its
+    chunk; a cache opened on the folder reads only the keys until a lookup needs a chunk."""
+    from rag_eval.stages.embedding_cache import CachingEncoder
+
+    ours = CachingEncoder(wrapper, tmp_path / "cache")
+    cold = _encode(ours, docs[:60])
+    assert (len(ours.cache), ours.cache.in_memory) == (60, 0)
+    cold[:] = 0.0  # the caller's array is its own: the cache is not changed through it
+    mixed = _encode(ours, docs[:30] + docs[60:90])  # 30 hits (their chunk is read whole), 30 new
+    assert ours.texts_encoded == 90 and (len(ours.cache), ours.cache.in_memory) == (90, 60)
+    want = _encode(wrapper, docs[:90], show_progress_bar=False)
+    np.testing.assert_allclose(mixed, np.concatenate([want[:30], want[60:90]]), atol=1e-5)
+    opened = CachingEncoder(wrapper, tmp_path / "cache")
+    assert (len(opened.cache), opened.cache.in_memory) == (90, 0)
+    assert np.array_equal(_encode(opened, docs[60:90]), mixed[30:]) and opened.texts_encoded == 0
+    assert opened.cache.in_memory == 30  # only the second chunk was read

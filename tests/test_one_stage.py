@@ -109,3 +109,25 @@ def test_overwrite_false_skips_finished_tasks(demo_run):
     for task, splits in first.items():
         for split, metrics in splits.items():
             assert again[task][split]["main_score"] == pytest.approx(metrics["main_score"], abs=1e-6)
+
+
+def test_corpus_chunk_size_changes_memory_steps_not_scores(demo_run, tmp_path, caplog):
+    """eval.corpus_chunk_size=100 searches the 848 CMRC documents in 9 steps (the demo run: one step of
+    10,000) and gives every metric exactly; the vectors come from the demo run's cache."""
+    import logging
+    import shutil
+
+    from rag_eval import run_task
+
+    cfg, first, out = demo_run
+    shutil.copytree(out, tmp_path / "out")
+    tasks = [t for t in cfg["eval"]["tasks"] if t["name"] == "CmrcRetrieval"]
+    cfg = {**cfg, "eval": {**cfg["eval"], "tasks": tasks, "output_folder": str(tmp_path / "out"),
+                           "corpus_chunk_size": 100}}
+    with caplog.at_level(logging.INFO, logger="mteb.models.search_wrappers"):
+        again = run_task(cfg)
+    searched = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Searched ")]
+    assert len(searched) == 1 and searched[0].startswith("Searched 9 corpus chunk(s)"), searched
+    assert again.ok and {o.status for o in again.outcomes} == {"ok"}
+    for split, metrics in first["CmrcRetrieval"].items():
+        assert again["CmrcRetrieval"][split] == pytest.approx(metrics, abs=1e-12, nan_ok=True)

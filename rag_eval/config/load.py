@@ -412,9 +412,9 @@ def _check(run: RunConfig) -> None:
         raise ConfigError(f"eval.hub is {ev.hub!r}: use one of {', '.join(HUBS)}")
     if not ev.tasks and not ev.benchmark and not ev.task_types and not ev.languages:
         raise ConfigError("eval.tasks is empty: name at least one task, e.g. eval=demo")
-    for key in ("limits", "corpus_size"):
+    for key, null in (("limits", "all"), ("corpus_size", "all"), ("corpus_chunk_size", "mteb's 50,000")):
         value = getattr(ev, key)
         if value is not None and value <= 0:
-            raise ConfigError(f"eval.{key} is {value}: use a positive integer, or null for all")
+            raise ConfigError(f"eval.{key} is {value}: use a positive integer, or null for {null}")
     if min(ev.top_ks) <= 0:
         raise ConfigError(f"eval.top_k is {ev.top_k}: use a positive integer (default 100) or a list of them")

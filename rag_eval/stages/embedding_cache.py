@@ -22,6 +22,7 @@ import logging
 import os
 import uuid
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,31 +38,53 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddingCache:
-    """Vectors by key, in memory and, with a ``folder``, on disk (``folder=None``: this run only)."""
+    """Vectors by key, on disk (``folder``) and, where needed, in memory (``folder=None``: this run only).
+
+    Memory: the keys of every chunk are read when the cache opens, but a chunk's vectors only when
+    one of its keys is looked up; vectors just encoded and written are not kept in memory (the caller
+    has them). So a cache holding many tasks' corpora costs the keys, not the vectors, and a cold run
+    holds one copy of the vectors it encodes (measured in docs/BENCHMARKS.md (d)).
+    """
 
     def __init__(self, folder: Path | None):
         self.folder = Path(folder) if folder is not None else None
-        self.vectors: dict[str, np.ndarray] = {}
-        self._chunks = 0  # chunks loaded
+        self._rows: dict[str, np.ndarray] = {}  # vectors in memory (loaded, or never written)
+        self._on_disk: dict[str, int] = {}  # key -> index in self._files of the chunk that holds it
+        self._files: list[tuple[Path, list[str]]] = []  # the chunks opened: keys file (.npy beside it), keys
+        self._width: int | None = None
         self._stem = f"chunk-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this writer's own file names
         self._written = 0
-        self._load()
+        self._open()
+        self.vectors = _Vectors(self)
 
-    def _load(self) -> None:
-        """Read every chunk; a corrupt one is logged once, removed, and its texts are encoded again.
+    def __contains__(self, key: str) -> bool:
+        return key in self._rows or key in self._on_disk
 
-        Corrupt: a keys file that is not a list of strings, a vector file numpy cannot read (or not a
-        2-D float array), counts that differ, or vectors of another width than the other chunks'.
-        A chunk that cannot be read for another reason (permissions, I/O) is skipped but kept.
+    def __len__(self) -> int:
+        return len(self._rows.keys() | self._on_disk.keys())
+
+    @property
+    def in_memory(self) -> int:
+        """How many vectors are held in memory now (the rest are on disk until looked up)."""
+        return len(self._rows)
+
+    def _open(self) -> None:
+        """Read every chunk's keys and its vector file's header; a corrupt chunk is logged once, removed,
+        and its texts are encoded again.
+
+        Corrupt: a keys file that is not a list of strings, a vector file whose header numpy cannot
+        read (or not a 2-D float array), shorter than its header says, counts that differ, or vectors of
+        another width than the other chunks'. A chunk that cannot be read for another reason
+        (permissions, I/O) is skipped but kept.
         """
         if self.folder is None or not self.folder.is_dir():
             return
-        chunks: list[tuple[Path, list[str], np.ndarray]] = []
+        chunks: list[tuple[Path, list[str], tuple[int, ...]]] = []
         for keys_file in sorted(self.folder.glob("chunk-*.json")):
             vec_file = keys_file.with_suffix(".npy")
             try:
                 keys = json.loads(keys_file.read_text(encoding="utf-8"))
-                vecs = np.load(vec_file, allow_pickle=False)
+                shape, dtype, missing_bytes = _npy_header(vec_file)
             except FileNotFoundError as exc:
                 self._drop(keys_file, f"{Path(exc.filename or vec_file).name} is missing")
                 continue
@@ -71,19 +94,20 @@ class EmbeddingCache:
             except Exception as exc:  # JSON / npy garbage: numpy raises ValueError, EOFError, ...
                 self._drop(keys_file, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
                 continue
-            problem = _chunk_problem(keys, vecs)
+            problem = _chunk_problem(keys, shape, dtype) or (
+                f"{vec_file.name} is {missing_bytes} bytes shorter than its header says" if missing_bytes else None)
             if problem:
                 self._drop(keys_file, problem)
                 continue
-            chunks.append((keys_file, keys, vecs))
-        widths = Counter(vecs.shape[1] for _f, _k, vecs in chunks)
-        width = widths.most_common(1)[0][0] if widths else None
-        for keys_file, keys, vecs in chunks:
-            if vecs.shape[1] != width:
-                self._drop(keys_file, f"{vecs.shape[1]}-wide vectors, the other chunks' are {width}-wide")
+            chunks.append((keys_file, keys, shape))
+        widths = Counter(shape[1] for _f, _k, shape in chunks)
+        self._width = widths.most_common(1)[0][0] if widths else None
+        for keys_file, keys, shape in chunks:
+            if shape[1] != self._width:
+                self._drop(keys_file, f"{shape[1]}-wide vectors, the other chunks' are {self._width}-wide")
                 continue
-            self.vectors.update(zip(keys, vecs.astype(np.float32, copy=False), strict=True))
-            self._chunks += 1
+            self._files.append((keys_file, keys))
+            self._on_disk.update(dict.fromkeys(keys, len(self._files) - 1))
 
     def _drop(self, keys_file: Path, problem: str) -> None:
         """Log a corrupt chunk once and remove both of its files (a later run would log it again)."""
@@ -94,18 +118,82 @@ class EmbeddingCache:
             except OSError:
                 pass
 
+    def load(self, keys: list[str]) -> None:
+        """Bring the vectors of ``keys`` that are on disk into memory, a chunk at a time.
+
+        A chunk that cannot be read now (cut short or changed since the cache opened, an I/O error)
+        is dropped: its keys are no longer in the cache, so the caller encodes them again.
+        """
+        wanted = sorted({self._on_disk[k] for k in keys if k not in self._rows and k in self._on_disk})
+        for index in wanted:
+            keys_file, chunk_keys = self._files[index]
+            try:
+                vecs = np.load(keys_file.with_suffix(".npy"), allow_pickle=False)
+                problem = _chunk_problem(chunk_keys, vecs.shape, vecs.dtype)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+            if not problem and vecs.shape[1] != self._width:
+                problem = f"{vecs.shape[1]}-wide vectors, the other chunks' are {self._width}-wide"
+            if problem:  # its keys leave the cache
+                for key in chunk_keys:
+                    if self._on_disk.get(key) == index:
+                        del self._on_disk[key]
+                self._drop(keys_file, problem)
+                continue
+            for key, vec in zip(chunk_keys, vecs.astype(np.float32, copy=False), strict=True):
+                if self._on_disk.get(key) == index:  # the copy the cache names (a later chunk may hold a newer one)
+                    del self._on_disk[key]
+                    self._rows[key] = vec
+
     def add(self, keys: list[str], vectors: np.ndarray) -> None:
+        """Store ``vectors`` under ``keys``: written to disk as one chunk (and not kept in memory), or, with no
+        folder (or a write that failed), kept in memory."""
         vectors = np.asarray(vectors, dtype=np.float32)
-        self.vectors.update(zip(keys, vectors, strict=True))
         if self.folder is None:
+            self._rows.update(zip(keys, vectors, strict=True))
             return
         # this writer's own names (pid + random: no clash with a writer of the same pid on another node or
         # an earlier job in a reused process, even when both opened the folder before either wrote)
         stem = f"{self._stem}-{self._written:05d}"
         self._written += 1
-        atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(_Stream(fh), vectors, allow_pickle=False),
-                     binary=True)
-        atomic_write_text(self.folder / f"{stem}.json", json.dumps(keys))
+        try:
+            atomic_write(self.folder / f"{stem}.npy", lambda fh: np.save(_Stream(fh), vectors, allow_pickle=False),
+                         binary=True)
+            atomic_write_text(self.folder / f"{stem}.json", json.dumps(keys))
+        except BaseException:
+            self._rows.update(zip(keys, vectors, strict=True))
+            raise
+        for key in keys:
+            self._rows.pop(key, None)
+        self._width = self._width or (vectors.shape[1] if vectors.ndim == 2 else None)
+        self._files.append((self.folder / f"{stem}.json", list(keys)))
+        self._on_disk.update(dict.fromkeys(keys, len(self._files) - 1))
+
+    def get(self, key: str) -> np.ndarray:
+        if key not in self._rows:
+            self.load([key])
+        return self._rows[key]
+
+
+class _Vectors(Mapping):
+    """``cache.vectors``: the cache as a read-only mapping key -> vector (a vector is read on first use)."""
+
+    def __init__(self, cache: EmbeddingCache):
+        self._cache = cache
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._cache:
+            raise KeyError(key)
+        return self._cache.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cache
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._cache._rows.keys() | self._cache._on_disk.keys()))
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
 
 class CachingEncoder:
@@ -205,10 +293,12 @@ class CachingEncoder:
         self._probe_vocabulary(task_metadata.name, texts)
         head = f"{getattr(prompt_type, 'value', prompt_type)}\0{self._prompt(task_metadata, prompt_type)}\0"
         keys = [hashlib.sha256((head + t).encode("utf-8")).hexdigest() for t in texts]
+        self.cache.load(keys)  # the hits' chunks, before deciding what is missing (a corrupt one is dropped)
         missing: dict[str, str] = {}
         for key, text in zip(keys, texts, strict=True):
-            if key not in self.cache.vectors:
+            if key not in self.cache:
                 missing.setdefault(key, text)
+        new: np.ndarray | None = None
         if missing:
             self._count_truncated(task_metadata.name, list(missing.values()))
             show = kwargs.pop("show_progress_bar", None)
@@ -221,7 +311,23 @@ class CachingEncoder:
             self.texts_encoded += len(missing)
         logger.debug("%s: %d texts, %d encoded, %d from cache", task_metadata.name, len(texts), len(missing),
                      len(texts) - len(missing))
-        return np.stack([self.cache.vectors[k] for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
+        return self._answer(keys, list(missing), new)
+
+    def _answer(self, keys: list[str], new_keys: list[str], new: np.ndarray | None) -> np.ndarray:
+        """The vectors of ``keys`` in order: the new ones from ``new`` (rows in ``new_keys`` order), the rest
+        from the cache. A call whose texts were all new and unique gets ``new`` itself, which the cache
+        does not hold (it is on disk): no second copy of a cold corpus chunk."""
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        if new is not None and self.cache.folder is not None and new_keys == keys:
+            return new
+        row_of = {k: j for j, k in enumerate(new_keys)} if new is not None else {}
+        first = new[0] if new is not None else self.cache.get(keys[0])
+        out = np.empty((len(keys), first.shape[0]), dtype=np.float32)
+        for i, key in enumerate(keys):
+            j = row_of.get(key)
+            out[i] = new[j] if j is not None else self.cache.get(key)
+        return out
 
     def _encode_new(self, texts: list[str], call: dict[str, Any], bar: Any) -> np.ndarray:
         """Encode ``texts`` (unique, none cached) through the wrapped mteb encoder; rows in input order."""
@@ -273,15 +379,28 @@ class _Stream:
         self.write = fh.write
 
 
-def _chunk_problem(keys: Any, vecs: Any) -> str | None:
-    """What is wrong with a chunk read from disk, or None."""
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape and dtype from a ``.npy`` file's header, and how many bytes its data is short of them (0: whole)."""
+    fmt = np.lib.format
+    with path.open("rb") as fh:
+        version = fmt.read_magic(fh)
+        read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, _fortran, dtype = read(fh)
+        data_start = fh.tell()
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return shape, dtype, max(0, data_start + expected - path.stat().st_size)
+
+
+def _chunk_problem(keys: Any, shape: tuple[int, ...], dtype: Any) -> str | None:
+    """What is wrong with a chunk (its keys, its vectors' shape and dtype), or None."""
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         return "its keys are not a list of strings"
-    if not isinstance(vecs, np.ndarray) or vecs.ndim != 2 or not np.issubdtype(vecs.dtype, np.floating):
-        return f"its vectors are not a 2-D float array ({getattr(vecs, 'dtype', type(vecs).__name__)}, " \
-               f"shape {getattr(vecs, 'shape', '?')})"
-    if len(keys) != len(vecs):
-        return f"{len(keys)} keys for {len(vecs)} vectors"
+    if len(shape) != 2 or not np.issubdtype(dtype, np.floating):
+        return f"its vectors are not a 2-D float array ({dtype}, shape {shape})"
+    if len(keys) != shape[0]:
+        return f"{len(keys)} keys for {shape[0]} vectors"
     return None
 
 

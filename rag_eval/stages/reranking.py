@@ -74,18 +74,21 @@ class LengthSortedCrossEncoder:
                 bar.update(total)
                 return scores
             keys = [_pair_key(q, d) for q, d in pairs]
+            self.cache.load(keys)
             missing: dict[str, int] = {}
             for i, key in enumerate(keys):
-                if key not in self.cache.vectors:
+                if key not in self.cache:
                     missing.setdefault(key, i)
             bar.update(total - len(missing))
+            new: dict[str, float] = {}
             if missing:
-                new = self._score([pairs[i] for i in missing.values()], batch_size, bar, kwargs)
-                self.cache.add(list(missing), new.reshape(-1, 1))
+                scores = self._score([pairs[i] for i in missing.values()], batch_size, bar, kwargs)
+                self.cache.add(list(missing), scores.reshape(-1, 1))
+                new = dict(zip(missing, scores.tolist(), strict=True))
                 self.pairs_scored += len(missing)
             logger.debug("%s: %d pairs, %d scored, %d from the score cache", task_metadata.name, len(pairs),
                          len(missing), len(pairs) - len(missing))
-            return np.asarray([self.cache.vectors[k][0] for k in keys], dtype=np.float32)
+            return np.asarray([new[k] if k in new else self.cache.get(k)[0] for k in keys], dtype=np.float32)
 
     def _score(self, pairs: list[tuple[Any, Any]], batch_size: int, bar: Any, kwargs: dict[str, Any]) -> np.ndarray:
         """Scores of ``pairs`` (unique, none cached), in input order."""

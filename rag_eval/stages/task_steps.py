@@ -71,7 +71,7 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
         Path(prediction_folder), task.prediction_file_name)
     with keep as folder, per_item.capture(task, folder) as kept:  # per-item data read before the move
         result = mteb.evaluate(
-            encoder if encoder is not None else model.encoder,
+            _chunked_search(encoder if encoder is not None else model.encoder, task, ev.corpus_chunk_size),
             task,
             prediction_folder=kept.prediction_folder,
             cache=None,
@@ -85,6 +85,23 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
         items.clear()
         items.update(kept.payload() or {})
     return result.task_results[0]
+
+
+def _chunked_search(run: Any, task: Any, chunk_size: int | None) -> Any:
+    """``run`` as mteb's search over ``chunk_size`` documents a step (``eval.corpus_chunk_size``), for a
+    retrieval task on an encoder; anything else (a search model, a cross-encoder, another task type,
+    null) as it is."""
+    if chunk_size is None:
+        return run
+    from mteb.abstasks import AbsTaskRetrieval
+    from mteb.models import SearchEncoderWrapper
+    from mteb.models.models_protocols import EncoderProtocol, SearchProtocol
+
+    # the test mteb's retrieval evaluator makes before it wraps an encoder itself (a cross-encoder is not one)
+    searches_itself = isinstance(run, SearchProtocol) or not isinstance(run, EncoderProtocol)
+    if not isinstance(task, AbsTaskRetrieval) or searches_itself:
+        return run
+    return SearchEncoderWrapper(run, corpus_chunk_size=chunk_size)
 
 
 @contextmanager
