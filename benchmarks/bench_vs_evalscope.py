@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table(headers, rows))
         print("\nratios rag_eval/EvalScope: median of per-repetition ratios; 'run' = run_task alone, "
               "'total' = whole subprocess (interpreter + imports + run_task); 'rerun' = rag_eval's same run "
-              "again into its folder (embedding cache warm; EvalScope has no cache, its rerun costs its run)")
+              "again into its folder (embedding and cross-encoder score caches warm; EvalScope has no cache, "
+              "its rerun costs its run)")
 
         score_rows = []
         for mode, _ in modes:

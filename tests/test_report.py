@@ -207,3 +207,33 @@ def test_joblib_sweep_shares_one_output_folder(tmp_path, data_dir):
     assert sorted((r["model"], r["sample"]) for r in rows) == [("minilm-l30", "30/12500 rows"),
                                                                ("minilm-l40", "40/12500 rows")]
     assert {r["label"] for r in _csv(out / "averages.csv")} == {"minilm-l30", "minilm-l40"}
+
+
+def test_ci95_memo_answers_unchanged_per_item_files_only(reports, tmp_path):
+    """A rebuilt report takes each CI from .cache/ci95.json while its per-item file is unchanged; a changed
+    file is resampled (the memo is a cache: a planted value shows it is read, and goes once the file moves)."""
+    import os
+
+    from rag_eval.report import write_reports
+
+    out, _ = reports
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    memo_path = copy / ".cache" / "ci95.json"
+    memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    before = {(r["model"], r["task"]): r["ci95"] for r in _csv(copy / "summary.csv")}
+    assert sorted(k for k, v in before.items() if v) == [("minilm-a", "AtecPairs"), ("minilm-a", "LcqmcSTS"),
+                                                         ("minilm-b", "AtecPairs"), ("minilm-b", "LcqmcSTS")]
+    assert len(memo) == 4
+    source = next(p for p in memo if "minilm-a" in p and "LcqmcSTS" in p)
+    moved = {str(Path(p).relative_to(out)): v for p, v in memo.items()}
+    memo = {str(copy / p): v for p, v in moved.items()}  # the copy's own paths
+    memo[str(copy / Path(source).relative_to(out))]["ci"] = "[0.1111, 0.2222]"
+    memo_path.write_text(json.dumps(memo), encoding="utf-8")
+    write_reports(copy)
+    planted = {(r["model"], r["task"]): r["ci95"] for r in _csv(copy / "summary.csv")}
+    assert planted == {**before, ("minilm-a", "LcqmcSTS"): "[0.1111, 0.2222]"}
+    per_item = copy / Path(source).relative_to(out)
+    os.utime(per_item, ns=(per_item.stat().st_atime_ns, per_item.stat().st_mtime_ns + 1_000_000))
+    write_reports(copy)
+    assert {(r["model"], r["task"]): r["ci95"] for r in _csv(copy / "summary.csv")} == before

@@ -78,6 +78,24 @@ class Scorer:
         corr = stats.spearmanr if self.kind == "spearman" else stats.pearsonr
         return float(corr(values, gold)[0])
 
+    def scores(self, values: np.ndarray, gold: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
+        """:meth:`score` of each resample ``values[idx[r]]`` (``idx``: resamples x items), vectorised
+        where the statistic allows (means, correlations); AP is computed one resample at a time."""
+        if self.kind == "mean":
+            return values[idx].mean(axis=1)
+        if self.kind == "ap":
+            return np.array([self.score(values[row], gold[row]) for row in idx])
+        from scipy import stats
+
+        x, y = values[idx], gold[idx]
+        if self.kind == "spearman":  # Spearman = Pearson of the (average) ranks, as scipy computes it
+            x, y = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
+        x = x - x.mean(axis=1, keepdims=True)
+        y = y - y.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (x * y).sum(axis=1) / np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+        return np.clip(r, -1.0, 1.0)  # a constant resample: 0/0 = nan, as score() gives
+
     def exchangeable(self, values: np.ndarray) -> np.ndarray:
         """Values with the same score, on a scale two runs share (ranks; z-scores for Pearson)."""
         from scipy import stats
@@ -204,13 +222,13 @@ def score_ci(items: TaskItems, n_resamples: int = N_RESAMPLES, seed: int = SEED,
     """The main score recomputed from the items and its percentile-bootstrap CI over items."""
     rng = np.random.default_rng(seed)
     groups = list(items.groups.values())
-    stats = []
-    for _ in range(n_resamples):
-        parts = []
-        for g in groups:
-            idx = rng.integers(0, len(g.ids), len(g.ids))
-            parts.append(items.scorer.score(g.values[idx], None if g.gold is None else g.gold[idx]))
-        stats.append(float(np.mean(parts)))
+    block = max(1, 2_000_000 // max(len(g.ids) for g in groups))  # resamples at a time: ~16 MB of indices
+    stats: list[float] = []
+    for start in range(0, n_resamples, block):
+        size = min(block, n_resamples - start)
+        parts = [items.scorer.scores(g.values, g.gold, rng.integers(0, len(g.ids), (size, len(g.ids))))
+                 for g in groups]
+        stats += np.mean(parts, axis=0).tolist()
     return Estimate(items.score(), *_percentiles(stats, level), items.n)
 
 

@@ -9,17 +9,22 @@ A run is one series of the folder's reports (stage, model, revision, experiment)
 
 from __future__ import annotations
 
+import json
+import logging
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 from rag_eval.errors import ConfigError
 from rag_eval.report.averages import group_key, labels_of
 from rag_eval.report.compare import ALPHA, N_RESAMPLES, SEED, Comparison, compare_items, score_ci, task_items
 from rag_eval.report.rows import ResultRow
 from rag_eval.report.tables import markdown_table
-from rag_eval.results import read_per_item, safe_path_part
+from rag_eval.results import atomic_write_text, read_per_item, safe_path_part
+from rag_eval.results.layout import per_item_path
 
 STAGE_NAMES = {"stage1": "stage1", "stage2": "stage2", "one-stage": ""}
+logger = logging.getLogger(__name__)
 COMPARE_COLUMNS = ("task", "type", "metric", "items", "A", "B", "B - A", "95% CI", "p", "verdict")
 
 
@@ -28,17 +33,52 @@ def row_items(row: ResultRow):
     return task_items(read_per_item(Path(row.path)), row.task, row.task_type, row.metric)
 
 
-def score_cis(rows: list[ResultRow], n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict[str, str]:
-    """``{result path: "[low, high]"}``: the 95% bootstrap CI of each score that has per-item data."""
-    out = {}
+def score_cis(rows: list[ResultRow], n_resamples: int = N_RESAMPLES, seed: int = SEED,
+              memo: Path | None = None) -> dict[str, str]:
+    """``{result path: "[low, high]"}``: the 95% bootstrap CI of each score that has per-item data.
+
+    ``memo`` (a JSON file) keeps each CI by its per-item file's size and mtime, so a report rebuilt after
+    one more task resamples that task only, not every result in the folder again.
+    """
+    known = _read_memo(memo)
+    out, kept = {}, {}
     for r in rows:
         if r.status == "FAILED" or r.score is None or not r.path.endswith(".json"):
             continue
-        items = row_items(r)
-        if not items.reason:
+        source = per_item_path(Path(r.path))
+        try:
+            stat = source.stat()
+        except OSError:
+            continue
+        key = [stat.st_size, stat.st_mtime_ns, n_resamples, seed, r.metric]
+        hit = known.get(str(source))
+        if isinstance(hit, dict) and hit.get("key") == key and isinstance(hit.get("ci"), str):
+            ci = hit["ci"]
+        else:
+            items = row_items(r)
+            if items.reason:
+                continue
             est = score_ci(items, n_resamples, seed)
-            out[r.path] = f"[{est.low:.4f}, {est.high:.4f}]"
+            ci = f"[{est.low:.4f}, {est.high:.4f}]"
+        out[r.path] = ci
+        kept[str(source)] = {"key": key, "ci": ci}
+    if memo is not None and kept != known:
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(memo, json.dumps(kept, sort_keys=True))
+        except OSError as exc:  # the CIs are in the report either way; the next report resamples again
+            logger.warning("could not keep the ci95 memo %s: %s", memo, exc)
     return out
+
+
+def _read_memo(memo: Path | None) -> dict[str, Any]:
+    if memo is None or not memo.is_file():
+        return {}
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def _series(rows: list[ResultRow]) -> dict[tuple, list[ResultRow]]:

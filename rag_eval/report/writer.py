@@ -22,11 +22,13 @@ from rag_eval.report.tables import (
     status_line,
 )
 from rag_eval.results import atomic_write_text, locked
+from rag_eval.results.layout import CACHE
 
 logger = logging.getLogger("rag_eval.report")
 
 SUMMARY_CSV, SUMMARY_MD, AVERAGES_FILE = "summary.csv", "summary.md", "averages.csv"
 SCORES_CHART, SPEED_CHART = "scores_by_task.png", "speed_vs_quality.png"
+CI_MEMO = "ci95.json"  # the CIs of the last report, by per-item file (report/compare_report.py)
 MATRIX_FILE, MATRIX_CHART = "matrix.csv", "retrieval_stacks.png"
 
 
@@ -94,7 +96,7 @@ def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
             except Exception as exc:  # a report without a chart beats no report
                 logger.warning("could not draw %s: %s: %s", name, type(exc).__name__, exc)
 
-    cis = score_cis(rows)
+    cis = score_cis(rows, memo=folder / CACHE / CI_MEMO)
     md = ["# rag_eval report", "", status_line(rows, jobs), "", markdown_table(report_rows(rows, cis), REPORT_COLUMNS),
           "`ci95`: the 95% percentile-bootstrap interval of the main score over the task's queries or pairs "
           "(where per-item data exists; `python -m rag_eval.report compare` tests differences).", "",
