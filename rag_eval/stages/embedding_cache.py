@@ -61,7 +61,10 @@ class EmbeddingCache:
         return key in self._rows or key in self._on_disk
 
     def __len__(self) -> int:
-        return len(self._rows.keys() | self._on_disk.keys())
+        return len(self.keys())
+
+    def keys(self) -> set[str]:
+        return self._rows.keys() | self._on_disk.keys()
 
     @property
     def in_memory(self) -> int:
@@ -190,7 +193,7 @@ class _Vectors(Mapping):
         return key in self._cache
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._cache._rows.keys() | self._cache._on_disk.keys()))
+        return iter(self._cache.keys())
 
     def __len__(self) -> int:
         return len(self._cache)
