@@ -135,7 +135,10 @@ CATALOGUE = [
     Row("embed-dim-zero", ("model.embed_dim=0",), 2,
         E + "model[0].embed_dim is 0: use a positive integer or null for all dimensions"),
     Row("precision-unknown", ("model.precision=fp8",), 2,
-        E + "model[0].precision is 'fp8': use one of fp32, fp16, bf16 or null"),
+        E + "model[0].precision is 'fp8': use one of fp32, fp16, bf16, int8 or null"),
+    Row("precision-int8-cuda", ("model.precision=int8", "model.device=cuda"), 2,
+        E + "model[0].precision is int8 (torch's dynamic quantisation: one CPU process), but model[0].device is "
+            "'cuda': use device=cpu, or precision=fp16/bf16 on CUDA"),
     Row("precision-fp16-cpu", ("model.precision=fp16", "model.device=cpu"), 2,
         E + "model[0].precision is fp16, which needs a CUDA device (model[0].device is 'cpu'): on CPU use "
             "precision=bf16"),

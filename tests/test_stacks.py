@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -174,10 +175,11 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     assert (tmp_path / "retrieval_stacks.png").stat().st_size > 5_000
 
 
-def test_precision_bf16_on_both_encoders_is_kept_apart_and_close_to_fp32(tmp_path, data_dir, minilm_path,
-                                                                         reranker_path):
-    """model.precision=bf16 (CPU autocast) on the bi-encoder and the reranker: its own cache folders,
-    experiment folders and result records; scores near the fp32 run's but not the same numbers."""
+def test_precision_bf16_and_int8_on_both_encoders_are_kept_apart_and_close_to_fp32(tmp_path, data_dir, minilm_path,
+                                                                                   reranker_path):
+    """model.precision=bf16 (CPU autocast) and int8 (dynamic quantisation) on the bi-encoder and the reranker:
+    their own cache folders, experiment folders and result records; scores near the fp32 run's but not the
+    same numbers."""
     from rag_eval import run_task
     from rag_eval.errors import ConfigError
 
@@ -186,33 +188,42 @@ def test_precision_bf16_on_both_encoders_is_kept_apart_and_close_to_fp32(tmp_pat
           "verbosity": 0}
     reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
                 "max_seq_length": 256}
+    # how far each may move: ndcg@10, a vector entry, a reranker logit
+    tolerance = {"bf16": (0.05, 0.05, 0.5), "int8": (0.1, 0.3, 3.0)}
     runs = {}
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", *tolerance):
         runs[precision] = run_task({"model": {"model_name_or_path": minilm_path, "precision": precision},
                                     "reranker": {**reranker, "precision": precision}, "eval": ev})
         assert runs[precision].ok, runs[precision].failed
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("Cranfield.json"))
-    assert len(files) == 4, files
-    stage1 = [f for f in files if f.startswith("stage1/") and "experiments/bf16" in f]
-    stage2 = [f for f in files if f.startswith("stage2/") and f.rsplit("/", 2)[-2].endswith("_top5_bf16")]
-    assert len(stage1) == 1 and len(stage2) == 1, files
-    for rel in stage1 + stage2:
-        extra = json.loads((tmp_path / rel).read_text())["rag_eval"]
-        assert extra["model_config"]["precision"] == "bf16" and extra["variant"] == "bf16"
-    assert len(list((tmp_path / ".cache" / "embeddings").glob("*/*/*"))) == 2  # fp32 and bf16 vectors apart
-    assert len(list((tmp_path / ".cache" / "rerank_scores").glob("*/*/*"))) == 2
-    for stage in ("stage1", "stage2"):
-        fp32, bf16 = runs["fp32"]["Cranfield"][stage]["test"], runs["bf16"]["Cranfield"][stage]["test"]
-        assert bf16["ndcg_at_10"] == pytest.approx(fp32["ndcg_at_10"], abs=0.05), stage
-    for kind in ("embeddings", "rerank_scores"):  # really computed in bf16: the same keys, other numbers
-        stored = []
-        for folder in sorted((tmp_path / ".cache" / kind).glob("*/*/*")):
+    assert len(files) == 6, files
+    for precision, part in (("bf16", "bf16"), ("int8", "qint8")):  # qint8: output_dtype int8 is "int8"
+        stage1 = [f for f in files if f.startswith("stage1/") and f"experiments/{part}/" in f]
+        stage2 = [f for f in files if f.startswith("stage2/") and f.rsplit("/", 2)[-2].endswith(f"_top5_{part}")]
+        assert len(stage1) == 1 and len(stage2) == 1, files
+        for rel in stage1 + stage2:
+            extra = json.loads((tmp_path / rel).read_text())["rag_eval"]
+            assert extra["model_config"]["precision"] == precision and extra["variant"] == part
+    folders = {kind: sorted((tmp_path / ".cache" / kind).glob("*/*/*")) for kind in ("embeddings", "rerank_scores")}
+    assert {kind: len(f) for kind, f in folders.items()} == {"embeddings": 3, "rerank_scores": 3}  # all apart
+    stored = {kind: [] for kind in folders}
+    for kind, kind_folders in folders.items():
+        for folder in kind_folders:
             keys = [k for f in sorted(folder.glob("chunk-*.json")) for k in json.loads(f.read_text())]
             vecs = np.concatenate([np.load(f) for f in sorted(folder.glob("chunk-*.npy"))])
-            stored.append(dict(zip(keys, vecs, strict=True)))
-        shared = stored[0].keys() & stored[1].keys()  # bf16 stage 1 may send the reranker a few other pairs
-        assert len(shared) >= 0.8 * len(stored[0]), kind
-        diff = max(float(np.abs(stored[0][k] - stored[1][k]).max()) for k in shared)
-        assert 0 < diff < (0.05 if kind == "embeddings" else 0.5), (kind, diff)
+            stored[kind].append(dict(zip(keys, vecs, strict=True)))
+    for precision, (ndcg_tol, _, _) in tolerance.items():
+        for stage in ("stage1", "stage2"):
+            fp32, other = runs["fp32"]["Cranfield"][stage]["test"], runs[precision]["Cranfield"][stage]["test"]
+            assert other["ndcg_at_10"] == pytest.approx(fp32["ndcg_at_10"], abs=ndcg_tol), (precision, stage)
+    for kind, tol_index in (("embeddings", 1), ("rerank_scores", 2)):  # really computed: the same keys, other numbers
+        by_shape = stored[kind]
+        diffs = []
+        for i, j in combinations(range(len(by_shape)), 2):
+            shared = by_shape[i].keys() & by_shape[j].keys()  # another stage 1 may send the reranker other pairs
+            assert len(shared) >= 0.8 * len(by_shape[i]), kind
+            diffs.append(max(float(np.abs(by_shape[i][k] - by_shape[j][k]).max()) for k in shared))
+        assert all(d > 0 for d in diffs), (kind, diffs)
+        assert max(diffs) < 2 * max(t[tol_index] for t in tolerance.values()), (kind, diffs)
     with pytest.raises(ConfigError, match=r"model\[0\]\.precision is fp16, which needs a CUDA device"):
         run_task({"model": {"model_name_or_path": minilm_path, "precision": "fp16", "device": "cpu"}, "eval": ev})

@@ -330,7 +330,8 @@ def _check_model(m: ModelConfig, where: str) -> None:
 
 
 def _check_precision(m: ModelConfig, where: str) -> None:
-    """precision: a known value, for a local torch model, not fighting model_kwargs' dtype, fp16 on CUDA."""
+    """precision: a known value, for a local torch model, not fighting model_kwargs' dtype, fp16 on CUDA,
+    int8 on one CPU."""
     if m.precision is None:
         return
     if m.precision not in PRECISIONS:
@@ -344,6 +345,9 @@ def _check_precision(m: ModelConfig, where: str) -> None:
     if m.precision == "fp16" and any(str(d).startswith("cpu") for d in devices):
         raise ConfigError(f"{where}.precision is fp16, which needs a CUDA device ({where}.device is {m.device!r}):"
                           " on CPU use precision=bf16")
+    if m.precision == "int8" and (isinstance(m.device, list) or any(str(d).startswith("cuda") for d in devices)):
+        raise ConfigError(f"{where}.precision is int8 (torch's dynamic quantisation: one CPU process), but "
+                          f"{where}.device is {m.device!r}: use device=cpu, or precision=fp16/bf16 on CUDA")
 
 
 HYBRID_KEYS = {"models", "fusion", "weights", "rrf_k", "sub_model_top_k"}

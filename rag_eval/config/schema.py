@@ -21,7 +21,7 @@ SEARCH_TYPES = ("bm25", "hybrid")  # search models: they retrieve (Retrieval / R
 OUTPUT_DTYPES = ("float16", "bfloat16", "int8", "uint8", "int4", "uint4", "binary")  # mteb OutputDType values
 SEARCH_BACKENDS = ("exact", "faiss")
 #: compute precision of a local model (rag_eval/resolve/precision.py): fp32 as loaded, fp16 on CUDA, bf16
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 FUSIONS = ("rrf", "dbsf", "rsf")
 #: model_type bm25: its model_kwargs are mteb's BM25 options plus rag_eval's tokenizer choice
 BM25_TOKENIZERS = ("auto", "char", "jieba")

@@ -45,4 +45,6 @@ def retrieval_variant(cfg: ModelConfig) -> str:
         parts.append(cfg.search_backend)
     if cfg.precision in ("fp16", "bf16"):
         parts.append(cfg.precision)
+    elif cfg.precision == "int8":  # "qint8" (torch's name): "int8" already names output_dtype int8
+        parts.append("qint8")
     return "_".join(parts)

@@ -4,6 +4,9 @@
 - fp16: CUDA only (fp16 matmuls on a CPU are slower than fp32): the weights are cast, as
   sentence-transformers users do with ``model.half()``.
 - bf16 on CUDA: the weights are cast to bfloat16.
+- int8: CPU only: torch's dynamic quantisation of every linear layer (int8 weights, activations
+  quantised per call). About 3x faster than fp32 on an AVX2 CPU, but scores move by ~1e-2
+  (docs/BENCHMARKS.md (g)): a speed/quality trade to measure, not a free switch.
 - bf16 on a CPU: an autocast region around every encode / predict call. Autocast keeps layer norms,
   softmax and the pooling sums in fp32, so scores move less than with bf16 weights at the same speed
   (docs/BENCHMARKS.md). A CPU device list (sentence-transformers' multi-process pool) cannot carry an
@@ -41,6 +44,14 @@ def apply_precision(module: Any, cfg: ModelConfig) -> Region:
     if cfg.precision in (None, "fp32"):
         return no_region
     import torch
+
+    if cfg.precision == "int8":  # every nn.Linear -> dynamically quantised int8 (activations quantised per call)
+        if str(module.device) != "cpu":
+            raise ConfigError(f"{cfg.name or cfg.model_name_or_path}: precision int8 runs on the CPU, and this "
+                              f"model is on {module.device}: use device=cpu, or precision=fp16/bf16")
+        torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        logger.info("%s: int8 dynamic quantisation of its linear layers (CPU)", cfg.name or cfg.model_name_or_path)
+        return no_region
 
     dtype = torch.float16 if cfg.precision == "fp16" else torch.bfloat16
     devices = cfg.device if isinstance(cfg.device, list) else [cfg.device or str(module.device)]
