@@ -3,8 +3,8 @@
 (s) a two-stage top_k sweep ``[10, 20, 50, 100]`` vs the single ``top_k: 100`` run, both cold
     (fresh output folders): the sweep scores each pair once, so the target is <= 1.2x;
 (w) a warm two-stage rerun (embedding and score caches in place, results removed) vs the cold run;
-(p) a cold one-stage run at ``model.precision=bf16`` vs plain mteb fp32 on the same task, with the
-    main-score difference (the precision counts only if it stays within 1e-3).
+(p) a cold one-stage run at each ``--precision`` (default bf16; e.g. ``bf16,int8,fp32``) vs plain mteb
+    fp32 on the same task, with the main-score difference (a precision counts only within 1e-3).
 
 Cranfield (en) from ../shared/data, all-MiniLM-L6-v2 and the ms-marco MiniLM-L-12 cross-encoder.
 Not a test: prints a table.
@@ -37,6 +37,7 @@ def main() -> int:
     ap.add_argument("--docs", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--skip", default="", help="comma list of s,w,p to skip")
+    ap.add_argument("--precision", default="bf16", help="comma list of model.precision values for (p)")
     args = ap.parse_args()
 
     import mteb
@@ -81,20 +82,25 @@ def main() -> int:
         cfg = load_config({"model": {"model_name_or_path": model}, "eval": ev}).eval
         prepared = resolve_task(task, cfg, "bench")
         prepare_task(prepared, cfg)
+        precisions = args.precision.split(",")
         ref_t, ref = [], None
-        ours_t, ours = [], None
-        for _ in range(args.repeats):
+        ours_t: dict[str, list[float]] = {p: [] for p in precisions}
+        ours: dict[str, float] = {}
+        for _ in range(args.repeats):  # mteb fp32, then each precision, side by side in each repetition
             wrapper = mteb.models.SentenceTransformerEncoderWrapper(SentenceTransformer(model, device="cpu"))
             t, res = timed(lambda w=wrapper: mteb.evaluate(w, prepared, cache=None, show_progress_bar=False,
                                                            co2_tracker=False, encode_kwargs={"batch_size": 32}))
             ref_t.append(t)
             ref = res.task_results[0].get_score()
-            t, res = timed(lambda: run_task({"model": {"model_name_or_path": model, "precision": "bf16"},
-                                             "eval": {**ev, "output_folder": str(fresh_dir("bf16-"))}}))
-            ours_t.append(t)
-            ours = res["Cranfield"]["test"]["ndcg_at_10"]
-        rows.append((f"(p) one-stage bf16 / mteb fp32 (ndcg@10 {ours:.5f} vs {ref:.5f}, "
-                     f"diff {abs(ours - ref):.1e})", median(ours_t), median(ref_t)))
+            for precision in precisions:
+                t, res = timed(lambda p=precision: run_task(
+                    {"model": {"model_name_or_path": model, "precision": p},
+                     "eval": {**ev, "output_folder": str(fresh_dir(f"{p}-"))}}))
+                ours_t[precision].append(t)
+                ours[precision] = res["Cranfield"]["test"]["ndcg_at_10"]
+        for precision in precisions:
+            rows.append((f"(p) one-stage {precision} / mteb fp32 (ndcg@10 {ours[precision]:.5f} vs {ref:.5f}, "
+                         f"diff {abs(ours[precision] - ref):.1e})", median(ours_t[precision]), median(ref_t)))
 
     print(f"\nCranfield, {args.queries} queries, {args.docs} documents, {args.repeats} repetition(s), "
           f"{os.cpu_count()} CPUs\n")
