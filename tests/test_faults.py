@@ -432,7 +432,7 @@ def test_corrupt_score_cache_chunk_is_dropped_and_logged_once(tmp_path, caplog, 
         third = EmbeddingCache(folder)
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and warnings[0].startswith(f"ignoring corrupt embedding chunk {bad} ("), warnings
-    assert set(again.vectors) == set(third.vectors) == {"c"} and float(again.vectors["c"][0]) == 0.125
+    assert set(again) == set(third) == {"c"} and float(again["c"][0]) == 0.125
     assert sorted(folder.iterdir()) == [good, good.with_suffix(".npy")]
 
 

@@ -312,7 +312,7 @@ def test_concurrent_jobs_on_one_model_and_folder(tmp_path, one_label_classificat
         stems = {p.name.rsplit("-", 1)[0] for p in chunks}
         # embeddings: both jobs encode new texts; scores: both normally do (one may find the other's first)
         assert len(stems) == 2 if kind == "embeddings" else len(stems) in (1, 2), (kind, stems)
-        assert len(EmbeddingCache(folder).vectors) == len({k for chunk_keys in keys for k in chunk_keys})
+        assert len(EmbeddingCache(folder)) == len({k for chunk_keys in keys for k in chunk_keys})
 
     # one summary with both jobs' tasks and stages; failures.json kept both failures
     rows = {(r["task"], r["stage"], r["status"]) for r in _csv(out / "summary.csv")}
@@ -508,6 +508,6 @@ def test_embedding_cache_writers_with_one_pid_keep_their_chunks(tmp_path):
     first.add(["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]]))
     second.add(["c"], np.array([[0.5, 0.5]]))
     reader = EmbeddingCache(tmp_path)
-    assert sorted(reader.vectors) == ["a", "b", "c"]
-    assert reader.vectors["b"].tolist() == [0.0, 1.0] and reader.vectors["c"].tolist() == [0.5, 0.5]
+    assert sorted(reader) == ["a", "b", "c"]
+    assert reader["b"].tolist() == [0.0, 1.0] and reader["c"].tolist() == [0.5, 0.5]
     assert len(list(tmp_path.glob("chunk-*.npy"))) == 2

@@ -90,21 +90,22 @@ def split_free(folder: Path) -> bool:
 
 def _unique_ids(rows: Iterable[dict], path: Path) -> dict[str, dict]:
     by_id: dict[str, dict] = {}
+    line_of: dict[str, int] = {}
     for row in rows:
-        rid = _new_id(row, path, by_id)
-        by_id[rid] = row
+        by_id[_new_id(row, path, line_of)] = row
     return by_id
 
 
-def _new_id(row: dict, path: Path, seen: dict[str, Any]) -> str:
-    """The row's ``_id`` (or ``id``) as a string, refused when missing or already in ``seen``."""
+def _new_id(row: dict, path: Path, line_of: dict[str, int]) -> str:
+    """The row's ``_id`` (or ``id``) as a string, recorded in ``line_of``; refused when missing or repeated."""
     rid = row.get("_id", row.get("id"))
     if rid is None:
         raise DataError(f"{path}:{row['__line__']} has no '_id' field: every row needs it")
     rid = str(rid)
-    if rid in seen:
-        first = seen[rid]["__line__"] if isinstance(seen[rid], dict) else seen[rid]
-        raise DataError(f"{path}:{row['__line__']} repeats id '{rid}' (first at line {first}): ids must be unique")
+    if rid in line_of:
+        raise DataError(f"{path}:{row['__line__']} repeats id '{rid}' (first at line {line_of[rid]}): "
+                        "ids must be unique")
+    line_of[rid] = row["__line__"]
     return rid
 
 
@@ -114,9 +115,7 @@ def _corpus_columns(path: Path) -> tuple[dict[str, int], dict[str, list[str]]]:
     line_of: dict[str, int] = {}
     columns: dict[str, list[str]] = {"id": [], "title": [], "text": []}
     for row in iter_jsonl(path):
-        rid = _new_id(row, path, line_of)
-        line_of[rid] = row["__line__"]
-        columns["id"].append(rid)
+        columns["id"].append(_new_id(row, path, line_of))
         columns["title"].append(str(row.get("title") or ""))
         columns["text"].append(_field(row, "text", path))
     return line_of, columns

@@ -37,8 +37,9 @@ from rag_eval.stages.progress import progress, prompt_step
 logger = logging.getLogger(__name__)
 
 
-class EmbeddingCache:
-    """Vectors by key, on disk (``folder``) and, where needed, in memory (``folder=None``: this run only).
+class EmbeddingCache(Mapping):
+    """Vectors by key (a read-only mapping; :meth:`add` stores them), on disk (``folder``) and, where
+    needed, in memory (``folder=None``: this run only).
 
     Memory: the keys of every chunk are read when the cache opens, but a chunk's vectors only when
     one of its keys is looked up; vectors just encoded and written are not kept in memory (the caller
@@ -55,16 +56,23 @@ class EmbeddingCache:
         self._stem = f"chunk-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this writer's own file names
         self._written = 0
         self._open()
-        self.vectors = _Vectors(self)
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: object) -> bool:
         return key in self._rows or key in self._on_disk
 
-    def __len__(self) -> int:
-        return len(self.keys())
+    def __getitem__(self, key: str) -> np.ndarray:
+        """The vector of ``key``, its chunk read first if it is still on disk."""
+        if key not in self._rows:
+            if key not in self._on_disk:
+                raise KeyError(key)
+            self.load([key])
+        return self._rows[key]
 
-    def keys(self) -> set[str]:
-        return self._rows.keys() | self._on_disk.keys()
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows.keys() | self._on_disk.keys())
+
+    def __len__(self) -> int:
+        return len(self._rows.keys() | self._on_disk.keys())
 
     @property
     def in_memory(self) -> int:
@@ -172,31 +180,6 @@ class EmbeddingCache:
         self._files.append((self.folder / f"{stem}.json", list(keys)))
         self._on_disk.update(dict.fromkeys(keys, len(self._files) - 1))
 
-    def get(self, key: str) -> np.ndarray:
-        if key not in self._rows:
-            self.load([key])
-        return self._rows[key]
-
-
-class _Vectors(Mapping):
-    """``cache.vectors``: the cache as a read-only mapping key -> vector (a vector is read on first use)."""
-
-    def __init__(self, cache: EmbeddingCache):
-        self._cache = cache
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        if key not in self._cache:
-            raise KeyError(key)
-        return self._cache.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._cache
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._cache.keys())
-
-    def __len__(self) -> int:
-        return len(self._cache)
 
 
 class CachingEncoder:
@@ -325,11 +308,11 @@ class CachingEncoder:
         if new is not None and self.cache.folder is not None and new_keys == keys:
             return new
         row_of = {k: j for j, k in enumerate(new_keys)} if new is not None else {}
-        first = new[0] if new is not None else self.cache.get(keys[0])
+        first = new[0] if new is not None else self.cache[keys[0]]
         out = np.empty((len(keys), first.shape[0]), dtype=np.float32)
         for i, key in enumerate(keys):
             j = row_of.get(key)
-            out[i] = new[j] if j is not None else self.cache.get(key)
+            out[i] = new[j] if j is not None else self.cache[key]
         return out
 
     def _encode_new(self, texts: list[str], call: dict[str, Any], bar: Any) -> np.ndarray:

@@ -88,7 +88,7 @@ class LengthSortedCrossEncoder:
                 self.pairs_scored += len(missing)
             logger.debug("%s: %d pairs, %d scored, %d from the score cache", task_metadata.name, len(pairs),
                          len(missing), len(pairs) - len(missing))
-            return np.asarray([new[k] if k in new else self.cache.get(k)[0] for k in keys], dtype=np.float32)
+            return np.asarray([new[k] if k in new else self.cache[k][0] for k in keys], dtype=np.float32)
 
     def _score(self, pairs: list[tuple[Any, Any]], batch_size: int, bar: Any, kwargs: dict[str, Any]) -> np.ndarray:
         """Scores of ``pairs`` (unique, none cached), in input order."""
