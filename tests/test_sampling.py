@@ -124,6 +124,7 @@ def test_retrieval_sample_same_across_runs_sources_and_row_order(data_dir, tmp_p
         "queries_total": 3219,
         "corpus": 300,
         "corpus_total": 848,
+        "splits": {"dev": {"queries": 50, "queries_total": 3219, "corpus": 300, "corpus_total": 848}},
     }
     assert builtin_task.metadata.name == "T2Retrieval"  # really mteb's task, served by the folder
     expected = _retrieval_sample(first)
@@ -308,16 +309,14 @@ def test_corpus_size_equal_to_corpus_changes_nothing(cranfield):
 
 def test_limits_score_close_to_full_run_not_inflated(cranfield):
     samples = cranfield["samples"]
-    assert samples["full"] == {"seed": SEED, "limits": None, "corpus_size": None}
-    assert samples["limited"] == {
-        "seed": SEED,
-        "limits": LIMITED,
-        "corpus_size": None,
-        "queries": LIMITED,
-        "queries_total": CRANFIELD_QUERIES,
-        "corpus": CRANFIELD_DOCS,
-        "corpus_total": CRANFIELD_DOCS,
-    }
+    whole = {"queries": CRANFIELD_QUERIES, "queries_total": CRANFIELD_QUERIES, "corpus": CRANFIELD_DOCS,
+             "corpus_total": CRANFIELD_DOCS}  # the sizes are recorded without limits too
+    assert samples["full"] == {"seed": SEED, "limits": None, "corpus_size": None, **whole,
+                               "splits": {"test": whole}}
+    limited = {"queries": LIMITED, "queries_total": CRANFIELD_QUERIES, "corpus": CRANFIELD_DOCS,
+               "corpus_total": CRANFIELD_DOCS}
+    assert samples["limited"] == {"seed": SEED, "limits": LIMITED, "corpus_size": None, **limited,
+                                  "splits": {"test": limited}}
     full, limited = cranfield["full"], cranfield["limited"]
     assert 0.30 < full < 0.45, full  # MiniLM on cranfield measured 0.3817
     assert abs(limited - full) <= NDCG_TOLERANCE, (limited, full)
@@ -422,6 +421,8 @@ def test_limits_above_data_size_keep_everything_and_warn(data_dir, caplog):
         "queries_total": CRANFIELD_QUERIES,
         "corpus": CRANFIELD_DOCS,
         "corpus_total": CRANFIELD_DOCS,
+        "splits": {"test": {"queries": CRANFIELD_QUERIES, "queries_total": CRANFIELD_QUERIES,
+                            "corpus": CRANFIELD_DOCS, "corpus_total": CRANFIELD_DOCS}},
     }
     assert "limits 1000 >= 225 queries: using all 225" in caplog.text
     assert "corpus_size 5000 >= 1400 documents: using all 1400" in caplog.text

@@ -153,8 +153,9 @@ def _plain(task) -> dict:
     """task.dataset as plain Python, rows in the order mteb produced them."""
     out = {}
     for subset, splits in task.dataset.items():
-        if not isinstance(splits, dict) or "corpus" not in next(iter(splits.values()), {}):
-            out[subset] = splits.to_list()  # a split of a row-based task (DatasetDict)
+        if "corpus" not in next(iter(splits.values()), {}):  # a row-based task: settled as {subset: {split: rows}}
+            assert subset == "default"
+            out.update({split: rows.to_list() for split, rows in splits.items()})
             continue
         for split, data in splits.items():
             out[(subset, split)] = {
@@ -186,7 +187,7 @@ def _assert_matches_source(name: str, plain: dict, src: dict) -> None:
 
 
 def test_modelscope_mapping_table():
-    assert td.modelscope_dataset_ids("C-MTEB/LCQMC") == ["C-MTEB/LCQMC"]
+    assert td.modelscope_dataset_ids("C-MTEB/LCQMC") == ["C-MTEB/LCQMC", "mteb/LCQMC"]
     assert td.modelscope_dataset_ids("mteb/T2Retrieval") == ["mteb/T2Retrieval", "MTEB/T2Retrieval"]
     assert td.modelscope_dataset_ids("someone/else") == ["someone/else"]
 

@@ -420,5 +420,11 @@ def resolve_model(
 
 def resolve_dataset(repo_id: str, hub: str = "huggingface", revision: str | None = None) -> Path:
     """A local folder for a dataset repo: an existing directory as is, else the hub's cache."""
-    path, _rev, _source = _resolve("dataset", repo_id, hub, revision)
-    return path
+    return dataset_snapshot(repo_id, hub, revision)[0]
+
+
+def dataset_snapshot(repo_id: str, hub: str = "huggingface", revision: str | None = None) -> tuple[Path, str]:
+    """:func:`resolve_dataset`, and the revision that served it: the snapshot's commit on Hugging Face,
+    the branch or tag on ModelScope (``master`` unless one is asked), ``local-<fingerprint>`` for a folder."""
+    path, rev, _source = _resolve("dataset", repo_id, hub, revision)
+    return path, rev

@@ -74,12 +74,18 @@ def _check_size(name: str, what: str, asked: int, available: int) -> int:
 
 
 def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: int) -> dict[str, Any]:
-    """Shrink ``task.dataset`` in place; return what was kept (for the result file)."""
+    """Shrink ``task.dataset`` in place; return what was kept (for the result file).
+
+    ``task.dataset`` is in the settled shape (``[subset][split]``, see
+    ``rag_eval.resolve.task_data.settle_shape``). The answer always holds the sizes evaluated, per
+    split under ``splits`` (``<subset>/<split>`` for a multilingual task) and summed at the top
+    (``rows`` / ``rows_total``, or ``queries`` / ``corpus`` and their totals), with or without
+    ``limits``: a result never records a sample it did not draw.
+    """
     info: dict[str, Any] = {"seed": seed, "limits": limits, "corpus_size": corpus_size}
-    if limits is None and corpus_size is None:
-        return info
     spec = task_types.get(task.metadata.type)
     sampler = spec.sampler if spec else "pairs"  # any other row task: rows by content
+    per_split: dict[str, dict[str, int]] = {}
     for subset, splits in task.dataset.items():
         for split in task.eval_splits:
             if split not in splits:
@@ -87,18 +93,25 @@ def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: in
             data = splits[split]
             where = f"{task.metadata.name}/{subset}/{split}" if subset != "default" else task.metadata.name
             if isinstance(data, dict) and "corpus" in data:
-                info.update(_sample_retrieval(data, limits, corpus_size, seed, where))
+                kept = _sample_retrieval(data, limits, corpus_size, seed, where)
             elif sampler == "labelled_rows":
                 labels = _column(data, "label" if "label" in data.column_names else task.label_column_name)
                 col = task.input_column_name if isinstance(task.input_column_name, str) else "text"
                 splits[split], kept = _sample_rows(data, limits, seed, where, _column(data, col), labels)
-                info.update(kept)
             elif sampler == "clusters":
                 splits[split], kept = _sample_clustering(task, data, limits, seed, where)
-                info.update(kept)
-            elif limits is not None:
+            else:
                 splits[split], kept = _sample_pairs(data, limits, seed, where)
-                info.update(kept)
+            per_split[split if subset == "default" else f"{subset}/{split}"] = kept
+    if not per_split:
+        from rag_eval.errors import DataError
+
+        raise DataError(f"task {task.metadata.name}: none of its eval splits ({', '.join(task.eval_splits)}) is in "
+                        f"its loaded data, so nothing can be evaluated or sampled: fix the data or the task's splits")
+    info["splits"] = per_split
+    for kept in per_split.values():  # the totals over splits (and subsets)
+        for key, value in kept.items():
+            info[key] = info.get(key, 0) + value
     return info
 
 
@@ -138,6 +151,9 @@ def _sample_pairs(data, limits, seed, where):
     """
     cols = sorted(data.column_names)
     one_row = len(data) == 1 and cols and all(isinstance(data[0][c], list) for c in cols)
+    if limits is None:
+        total = len(data[0][cols[0]]) if one_row else len(data)
+        return data, {"rows": total, "rows_total": total}
     if one_row:
         from datasets import Dataset
 
@@ -153,6 +169,9 @@ def _sample_pairs(data, limits, seed, where):
 def _sample_clustering(task, data, limits, seed, where):
     text_col, label_col = task.input_column_name, task.label_column_name
     if len(data) and isinstance(data[0][text_col], list):  # legacy: rows are whole cluster sets
+        if limits is None:
+            total = sum(len(texts) for texts in _column(data, text_col))
+            return data, {"rows": total, "rows_total": total}
         from datasets import Dataset
 
         new_rows, kept, total = [], 0, 0
@@ -188,6 +207,9 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
     query_ids = _column(queries, "id")
     judged_queries = [q for q in query_ids if relevant.get(q)]
     total_queries = len(judged_queries)
+    if limits is None and corpus_size is None:  # the whole task: sizes only (mteb scores judged queries)
+        n_docs = len(data["corpus"])
+        return {"queries": total_queries, "queries_total": total_queries, "corpus": n_docs, "corpus_total": n_docs}
     keep = judged_queries
     if limits is not None:
         n = _check_size(where, "queries", limits, total_queries)

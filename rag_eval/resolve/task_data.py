@@ -33,13 +33,16 @@ from rag_eval.resolve import hub as hub_mod
 logger = logging.getLogger(__name__)
 
 #: mteb's dataset orgs on the Hugging Face hub -> the ModelScope orgs mirroring them, tried in
-#: this order (first one found wins). ModelScope mirrors C-MTEB's repos under the same ids
-#: (``C-MTEB/LCQMC``) and mteb's own repos under ``mteb/<Name>`` (EvalScope >= 1.9, ModelScope's
-#: evaluation tool, loads them by mteb's own path); older mirrors and downloads use the
-#: capitalised ``MTEB/<Name>``, which a local cache may still hold. Any other org keeps its id.
+#: this order (first one found wins; the one that served is recorded in each result). The repo
+#: mteb pins comes first: ModelScope mirrors C-MTEB's repos under the same ids (``C-MTEB/LCQMC``)
+#: and mteb's own under ``mteb/<Name>``. EvalScope >= 1.9's docs list the Chinese sets under
+#: ``mteb/`` too (``mteb/LCQMC``, ``mteb/OCNLI``), so a ``C-MTEB/<Name>`` task tries
+#: ``mteb/<Name>`` second; older mirrors and downloads use the capitalised ``MTEB/<Name>``, which a
+#: local cache may still hold. Any other org keeps its id. (Which ids exist on ModelScope today
+#: could not be checked from an offline machine: the order is documented in README.)
 MODELSCOPE_ORGS: dict[str, tuple[str, ...]] = {
     "mteb": ("mteb", "MTEB"),
-    "C-MTEB": ("C-MTEB",),
+    "C-MTEB": ("C-MTEB", "mteb"),
 }
 
 #: whole-id exceptions, HF repo id -> ModelScope id, checked before :data:`MODELSCOPE_ORGS`.
@@ -68,6 +71,15 @@ class TaskData:
     hub: str  # "huggingface" | "modelscope" | "local"
     revision: str | None  # revision asked of the hub (None: the hub's default branch)
     path: Path  # local snapshot folder mteb's loader reads
+    served_revision: str | None = None  # what served it: HF commit, ModelScope branch, local fingerprint
+    pinned_revision: str | None = None  # mteb's pinned commit (task.metadata.dataset["revision"])
+
+    def provenance(self) -> dict[str, Any]:
+        """The result file's record of where the data came from (``rag_eval.data``)."""
+        served = self.served_revision or self.revision
+        return {"hub": self.hub, "repo_id": self.repo_id, "dataset_id": self.dataset_id,
+                "revision": served, "revision_asked": self.revision, "mteb_revision": self.pinned_revision,
+                "pinned": bool(self.pinned_revision) and served == self.pinned_revision}
 
 
 def modelscope_dataset_ids(repo_id: str) -> list[str]:
@@ -107,7 +119,7 @@ def resolve_builtin_data(
         raise HubError(f"task {name}: its metadata names no dataset path: it cannot be loaded from {hub_name}")
     folder = Path(repo_id).expanduser()
     if dataset_id is None and folder.is_dir():  # a task declared from local data: no hub involved
-        return TaskData(name, repo_id, repo_id, "local", None, folder.resolve())
+        return TaskData(name, repo_id, repo_id, "local", None, folder.resolve(), pinned, pinned)
 
     if dataset_id:
         candidates = [dataset_id]
@@ -122,12 +134,12 @@ def resolve_builtin_data(
     errors: list[HubError] = []
     for candidate in candidates:
         try:
-            path = hub_mod.resolve_dataset(candidate, hub_name, rev)
+            path, served = hub_mod.dataset_snapshot(candidate, hub_name, rev)
         except HubError as exc:
             errors.append(exc)
             continue
-        logger.info("%s: data %r from %s (%s)", name, candidate, hub_name, path)
-        return TaskData(name, repo_id, candidate, hub_name, rev, path)
+        logger.info("%s: data %r from %s (%s, revision %s)", name, candidate, hub_name, path, served)
+        return TaskData(name, repo_id, candidate, hub_name, rev, path, served, pinned)
 
     first = str(errors[0])
     extra = []
@@ -139,7 +151,8 @@ def resolve_builtin_data(
     raise HubError(f"task {name}: {first}{suffix}")
 
 
-def load_builtin_data(task: Any, hub: str, *, dataset_id: str | None = None, revision: str | None = None) -> None:
+def load_builtin_data(task: Any, hub: str, *, dataset_id: str | None = None,
+                      revision: str | None = None) -> TaskData | None:
     """Load a built-in mteb task's data from ``hub`` ("huggingface" or "modelscope").
 
     Afterwards ``task.data_loaded`` is True and ``task.dataset`` is what mteb's own
@@ -148,17 +161,59 @@ def load_builtin_data(task: Any, hub: str, *, dataset_id: str | None = None, rev
     a snapshot mteb cannot read raises one :class:`DataError` line. ``dataset_id`` /
     ``revision``: see :func:`resolve_builtin_data`. An aggregate task loads each of its tasks
     (from their own repos: the overrides do not apply to them).
+
+    Returns where the data came from (None when it was loaded already, or for an aggregate). The
+    data is then in one shape whoever loaded it: see :func:`settle_shape`.
     """
     if task.data_loaded:
-        return
+        return None
     if _is_aggregate(task):  # mteb evaluates (and loads) the tasks it aggregates one by one
         for sub in task.tasks:
             load_builtin_data(sub, hub)
-        return
+        return None
     source = resolve_builtin_data(task, hub, dataset_id=dataset_id, revision=revision)
     if source.hub != "local":
         _check_retrieval_layout(task, source)
     _load_from(task, source)
+    settle_shape(task, source)
+    return source
+
+
+def settle_shape(task: Any, source: TaskData | None = None) -> None:
+    """One shape for every loaded task: ``task.dataset[subset][split]``, subsets ``default`` for a
+    monolingual task.
+
+    mteb's ``AbsTask.load_data`` leaves a monolingual row task (STS, PairClassification,
+    Classification, Clustering) keyed by split (``{"test": Dataset}``), its retrieval loader and
+    rag_eval's local loader key by subset first; mteb's evaluators accept both, rag_eval's sampler
+    and per-item capture read one. Checked here too: every eval split of every subset is present
+    (one line naming the task, the split and what the data holds, before anything is encoded).
+    """
+    data = task.dataset
+    if data is None:
+        raise DataError(f"task {task.metadata.name}: its loader left no data: {_where(source)}")
+    subsets = list(task.hf_subsets or ["default"])
+    if not task.metadata.is_multilingual and "default" not in data and subsets == ["default"]:
+        task.dataset = data = {"default": data}
+    for subset in subsets:
+        if subset not in data:
+            raise DataError(f"task {task.metadata.name}: its data has no subset {subset!r} (found: "
+                            f"{', '.join(map(str, data)) or 'none'}): {_where(source)}")
+        missing = [s for s in task.eval_splits if s not in data[subset]]
+        if missing:
+            found = ", ".join(map(str, data[subset])) or "none"
+            raise DataError(f"task {task.metadata.name}: its data has no split {', '.join(missing)}"
+                            f"{'' if subset == 'default' else f' in subset {subset}'} (found: {found}): "
+                            f"{_where(source)}")
+
+
+def _where(source: TaskData | None) -> str:
+    if source is None or source.hub == "local":
+        where = f" at {source.path}" if source is not None else ""
+        return f"fix the data files{where} or the task's eval splits"
+    cmd = hub_mod.download_command("dataset", source.dataset_id, source.hub, source.revision)
+    return (f"the {source.hub} copy of {source.dataset_id!r} at {source.path} is not the repo mteb expects: "
+            f"download it again ({cmd})")
 
 
 # --------------------------------------------------------------------------- loading

@@ -62,7 +62,7 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
             extra, items = result_extra(model, task, None), {}
 
             def evaluate(task=task, outcome=outcome, extra=extra, items=items):
-                outcome.sample = prepare_task(task, ev)
+                outcome.sample = prepare_task(task, ev, extra)
                 result = evaluate_task(model, task, ev, encoder=encoder, items=items)
                 note_vocabulary(extra, vocabulary, model, task)
                 return result

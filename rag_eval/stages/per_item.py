@@ -98,6 +98,40 @@ class Capture:
         return {"ids": ids, "gold": gold, "scores": kept}
 
 
+def required_columns(task: Any) -> tuple[str, ...]:
+    """The columns the per-item capture (and mteb's evaluator) reads from each split of a pair task."""
+    if task.metadata.type == "STS":
+        return (*task.column_names, "score")
+    if task.metadata.type == "PairClassification":
+        return tuple(c for c in (task.input1_column_name, task.input2_column_name, task.label_column_name)
+                     if isinstance(c, str))
+    return ()
+
+
+def check_ready(task: Any) -> None:
+    """Before anything is encoded: the columns the capture will read are in every evaluated split.
+
+    (A missing column used to surface after the whole task was encoded, inside the capture.)
+    """
+    wanted = required_columns(task)
+    if not wanted:
+        return
+    from rag_eval.errors import DataError
+
+    for subset, splits in task.dataset.items():
+        for split in task.eval_splits:
+            data = splits.get(split) if hasattr(splits, "get") else None
+            if data is None:
+                continue
+            columns = set(getattr(data, "column_names", None) or [])
+            missing = [c for c in wanted if c not in columns]
+            if missing:
+                where = split if subset == "default" else f"{subset}/{split}"
+                raise DataError(f"task {task.metadata.name}: split {where} has no column {', '.join(missing)} "
+                                f"(found: {', '.join(sorted(columns)) or 'none'}), which a {task.metadata.type} "
+                                f"task is scored from: fix the data's columns")
+
+
 @contextmanager
 def capture(task: Any, prediction_folder: Path | None = None) -> Iterator[Capture]:
     """Keep the per-item data of the ``mteb.evaluate`` run inside the block.

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -21,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from rag_eval import _compat
+from rag_eval import _compat, task_types
 from rag_eval.config import EvalConfig
 from rag_eval.errors import ConfigError
 from rag_eval.resolve.models import LoadedModel
@@ -43,14 +44,23 @@ from rag_eval.stages import per_item
 logger = logging.getLogger(__name__)
 
 
-def prepare_task(task: Any, ev: EvalConfig) -> dict[str, Any]:
-    """Load the task's data (``eval.hub`` or a local folder) and draw the configured sample."""
+def prepare_task(task: Any, ev: EvalConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load the task's data (``eval.hub`` or a local folder), draw the configured sample and check
+    everything the evaluation will read, before any text is encoded.
+
+    Returns the sample (sizes per split, see ``sample_task``); ``extra`` (the result's ``rag_eval``
+    block) gets ``data``: the hub, repo and revision that served the data.
+    """
     from rag_eval.resolve.task_data import load_builtin_data
 
-    load_builtin_data(task, ev.hub)
+    source = load_builtin_data(task, ev.hub)
+    if source is not None and extra is not None:
+        extra["data"] = source.provenance()
     if hasattr(task, "convert_v1_dataset_format_to_v2"):
         task.convert_v1_dataset_format_to_v2(num_proc=None)
-    return sample_task(task, ev.limits, ev.corpus_size, ev.seed)
+    sample = sample_task(task, ev.limits, ev.corpus_size, ev.seed)
+    per_item.check_ready(task)
+    return sample
 
 
 def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = None,
@@ -160,8 +170,53 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
         **({"api": {"api_base": cfg.api_base, "model_name": cfg.model_name, "dimensions": cfg.dimensions,
                     "rerank_schema": cfg.rerank_schema if cfg.is_cross_encoder else None}}
            if cfg.is_api else {}),  # never the key
+        "applied": applied_settings(model, task),
+        "versions": library_versions(),
         **more,
     }
+
+
+#: the libraries whose versions a result records (they decide its numbers)
+VERSIONED = ("rag_eval", "mteb", "sentence-transformers", "transformers", "torch", "datasets", "huggingface_hub",
+             "modelscope")
+
+
+@functools.cache
+def library_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def applied_settings(model: LoadedModel, task: Any) -> dict[str, Any]:
+    """What the model actually ran with on this task, read from the loaded model (not the config):
+    its dtype and token limit, and the prompt text each input kind of this task got."""
+    from mteb.types import PromptType
+
+    inner = getattr(model.encoder, "model", None)  # the SentenceTransformer / CrossEncoder
+    out: dict[str, Any] = {"max_seq_length": getattr(inner, "max_seq_length", None) or getattr(inner, "max_length",
+                                                                                                  None)}
+    try:
+        out["dtype"] = str(next(inner.parameters()).dtype).removeprefix("torch.")
+    except (AttributeError, StopIteration, TypeError):
+        out["dtype"] = None
+    if model.config.is_cross_encoder:
+        out["query_prefix"] = getattr(model.encoder, "query_prefix", None) or model.config.prompt or ""
+        return out
+    prompts = getattr(model.encoder, "model_prompts", None) or {}
+    kinds = ([PromptType.query, PromptType.document] if task_types.stage2_of(task.metadata.type) else [None])
+    applied = {}
+    for kind in kinds:
+        key = _compat.prompt_name(prompts, task.metadata, kind) if prompts else None
+        applied[getattr(kind, "value", "text")] = prompts.get(key, "") if key else ""
+    out["prompts"] = applied
+    return out
 
 
 #: above this share of unknown tokens, a model's scores on a task say little (logged, and noted in summary.md)
@@ -181,7 +236,6 @@ def note_vocabulary(extra: dict[str, Any], encoder: Any, model: LoadedModel, tas
 
 def unscorable(cfg: Any, task_type: str) -> bool:
     """Whether a model (its ModelConfig) cannot score a task type: a search model (BM25, hybrid) only retrieves."""
-    from rag_eval import task_types
 
     spec = task_types.get(task_type)
     return bool(cfg.is_search) and not (spec is not None and spec.retrieves)

@@ -108,11 +108,12 @@ def run_two_stage(
                 first.status = "ok"
             first.finished = first_done
             try:
-                sample = prepare_task(task, ev)
+                source: dict[str, Any] = {}  # where the data came from, in both stages' results
+                sample = prepare_task(task, ev, source)
                 first.sample = sample
                 if not first_done:
                     keep = predictions if rerank == "top_k" else None
-                    extra, items = result_extra(bi, task, STAGE1), {}
+                    extra, items = result_extra(bi, task, STAGE1, **source), {}
 
                     if keep is not None:  # mteb merges into an existing file: a corrupt one must go first
                         readable_predictions(keep / task.prediction_file_name)
@@ -131,7 +132,7 @@ def run_two_stage(
                         second.status, second.error = "failed", "stage 1 failed"
                         continue
                     second.sample = sample
-                    extra, items = result_extra(ce, task, STAGE2, **stage1_of, top_k=second.top_k), {}
+                    extra, items = result_extra(ce, task, STAGE2, **stage1_of, **source, top_k=second.top_k), {}
                     record(second, ev, lambda task=task, second=second, extra=extra, items=items: _rerank(
                         reranker, ce, task, ev, second, predictions, extra, items), extra, items)
             finally:
