@@ -33,6 +33,7 @@ class RunScores(dict):
     def __init__(self, outcomes: list[TaskOutcome]):
         super().__init__()
         self.outcomes = outcomes
+        self.plan: Any = None  # eval.dry_run: the plan (stages/dry_run.py DryRun), and no scores
         self.failed = {(f"{o.task}/{o.stage}" if o.stage else o.task): o.error
                        for o in outcomes if o.status == "failed"}
         self.skipped = {o.task: o.error for o in outcomes if o.status == "skipped"}
@@ -124,6 +125,9 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
     tasks = resolve_tasks(run.eval, base)
     # EvalScope's rule: a bi-encoder and a reranker but no Retrieval task -> the reranker alone
     alone = run.cross_encoder is not None and reranker_alone(tasks)
+    if run.eval.dry_run:
+        return _dry_run(run, tasks, output_folder)
+    check_sources(tasks, run.eval.hub)  # every task's data on disk (or downloaded) before any model loads
     record = JobRecord(output_folder, job)
     record.plan(plan(run, tasks, alone), status="starting")  # before any model loads: a job that dies shows
 
@@ -149,6 +153,32 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
         print_summary(outcomes)
         print(where_line(outcomes, files))
     job_logger.info("%s", summary)
+    return scores
+
+
+def check_sources(tasks: list[Any], hub: str) -> None:
+    """Find every task's data before the first model loads: a dataset missing from the hub cache (offline),
+    or a hub copy in a layout mteb cannot read, stops the run in one line now, not after hours of encoding."""
+    from rag_eval.resolve.task_data import check_source
+
+    for task in tasks:
+        check_source(task, hub)
+
+
+def _dry_run(run: RunConfig, tasks: list[Any], output_folder: Path) -> RunScores:
+    """``eval.dry_run``: the plan of every task (see ``stages/dry_run.py``); one line if a task is not ready."""
+    from rag_eval.stages.dry_run import dry_run, print_plan
+
+    plan = dry_run(run, tasks, output_folder)
+    if run.eval.verbosity >= 1 or not plan.ok:
+        print_plan(plan, run.eval.limits)
+    if not plan.ok:
+        bad = next(t for t in plan.tasks if t.error)
+        more = sum(bool(t.error) for t in plan.tasks) - 1
+        raise ConfigError(f"dry run: {bad.error}" + (f" (and {more} more task(s) not ready, see the table)"
+                                                     if more else ""))
+    scores = RunScores([])
+    scores.plan = plan
     return scores
 
 

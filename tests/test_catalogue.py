@@ -93,6 +93,8 @@ CATALOGUE = [
         E + "eval.cache_embeddings must be true or false, got 'maybe'"),
     Row("cache-scores-not-bool", ("eval.cache_scores=maybe",), 2,
         E + "eval.cache_scores must be true or false, got 'maybe' (override 'eval.cache_scores=maybe')"),
+    Row("dry-run-not-bool", ("eval.dry_run=maybe",), 2,
+        E + "eval.dry_run must be true or false, got 'maybe' (override 'eval.dry_run=maybe')"),
     Row("task-types-not-list", ("eval.task_types=5",), 2, E + "eval.task_types must be a list, e.g. [a, b], got 5"),
     Row("languages-not-list", ("eval.languages=5",), 2, E + "eval.languages must be a list, e.g. [a, b], got 5"),
     Row("interpolation", ("eval.output_folder=${nosuch}",), 2,
@@ -213,8 +215,13 @@ CATALOGUE = [
              E + "{tmp}/bad-sts/test.jsonl:2 is not valid JSON (Expecting ':' delimiter): fix or remove the line")),
     slow(Row("missing-split", (f"eval.tasks=[{{name: X, type: STS, path: {DEMO}/sts/stsb-zh-mini, split: dev}}]",),
              2, E + f"eval.tasks[0].split 'dev' is not in {DEMO}/sts/stsb-zh-mini (found: test)")),
-    slow(Row("hub-model-offline", ("model=m3e", "eval=cmteb"), 2, E + "model 'AI-ModelScope/m3e-base' (revision "
-                                                                    "'master') is not in the local modelscope cache")),
+    slow(Row("hub-model-offline", ("model=m3e", "eval=demo"), 2, E + "model 'AI-ModelScope/m3e-base' (revision "
+                                                                   "'master') is not in the local modelscope cache")),
+    # every task's data is looked up before any model loads (a 31-task run stops at once, not after encoding)
+    slow(Row("hub-data-offline", ("model=m3e", "eval=cmteb"), 2,
+             E + "task T2Retrieval: dataset 'mteb/T2Retrieval' is not in the local modelscope cache")),
+    slow(Row("dry-run-not-ready", ("eval=cmteb", "eval.dry_run=true", "eval.limits=10"), 2,
+             E + "dry run: task T2Retrieval: dataset 'mteb/T2Retrieval' is not in the local modelscope cache")),
     # --- unsafe names are sanitised inside the output folder: the run succeeds
     slow(Row("unsafe-names", ("model.name=../../../tmp/escape",
                               f"eval.tasks=[{{name: ../../etc, type: STS, path: {DEMO}/sts/stsb-zh-mini}}]",

@@ -112,6 +112,9 @@ class EvalConfig:
     raise_error: bool = False
     cache_embeddings: bool = True  # reuse bi-encoder embeddings across tasks, stages and runs
     cache_scores: bool = True  # reuse cross-encoder pair scores across tasks, top_k values, stage-1 models and runs
+    # load and sample every task, check everything, print the plan (rows per split, texts to encode, texts
+    # already cached) and stop: no model loaded, nothing written (rag_eval/stages/dry_run.py)
+    dry_run: bool = False
 
     @property
     def top_ks(self) -> list[int]:

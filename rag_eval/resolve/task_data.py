@@ -179,6 +179,21 @@ def load_builtin_data(task: Any, hub: str, *, dataset_id: str | None = None,
     return source
 
 
+def check_source(task: Any, hub: str) -> TaskData | None:
+    """Find the task's data without loading it (the cache, or a download when online) and check a hub
+    retrieval copy's configs: what can fail a task's loading, known before any model loads."""
+    if task.data_loaded:
+        return None
+    if _is_aggregate(task):
+        for sub in task.tasks:
+            check_source(sub, hub)
+        return None
+    source = resolve_builtin_data(task, hub)
+    if source.hub != "local":
+        _check_retrieval_layout(task, source)
+    return source
+
+
 def settle_shape(task: Any, source: TaskData | None = None) -> None:
     """One shape for every loaded task: ``task.dataset[subset][split]``, subsets ``default`` for a
     monolingual task.

@@ -277,8 +277,8 @@ class CachingEncoder:
                prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
         texts = [text for batch in inputs for text in batch["text"]]
         self._probe_vocabulary(task_metadata.name, texts)
-        head = f"{getattr(prompt_type, 'value', prompt_type)}\0{self._prompt(task_metadata, prompt_type)}\0"
-        keys = [hashlib.sha256((head + t).encode("utf-8")).hexdigest() for t in texts]
+        prompt = self._prompt(task_metadata, prompt_type)
+        keys = [text_key(prompt_type, prompt, t) for t in texts]
         self.cache.load(keys)  # the hits' chunks, before deciding what is missing (a corrupt one is dropped)
         missing: dict[str, str] = {}
         for key, text in zip(keys, texts, strict=True):
@@ -404,20 +404,32 @@ def _as_numpy(vectors: Any) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
+def text_key(prompt_type: Any, prompt: str, text: str) -> str:
+    """A vector's key in the cache: its prompt type, the prompt text it got, and the text."""
+    head = f"{getattr(prompt_type, 'value', prompt_type)}\0{prompt}\0"
+    return hashlib.sha256((head + text).encode("utf-8")).hexdigest()
+
+
 def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
     """Where a bi-encoder's embeddings are cached: one folder per model and encoding settings.
 
     Everything that changes a vector is in the key: model, revision, pooling, prompts,
     max_seq_length, dtype and model type; each vector's own key holds its prompt and text.
     """
-    cfg = model.config
+    return embedding_cache_folder(output_folder, model.name, model.revision, model.config,
+                                  getattr(model.encoder, "model_prompts", None))
+
+
+def embedding_cache_folder(output_folder: Path, name: str, revision: str, cfg: Any,
+                           prompts: dict[str, str] | None) -> Path:
+    """:func:`embedding_cache_dir` from the model's identity, before it loads (the dry run's look-up)."""
     settings = {
-        "model": model.name,
-        "revision": model.revision,
+        "model": name,
+        "revision": revision,
         "model_type": cfg.model_type,
         "pooling_mode": cfg.pooling_mode,
         "prompt": cfg.prompt,
-        "prompts": getattr(model.encoder, "model_prompts", None),
+        "prompts": prompts,
         "max_seq_length": cfg.max_seq_length,
         "embed_dim": cfg.embed_dim,
         "precision": cfg.precision,  # truncation changes the vectors; output_dtype is applied after the cache
@@ -428,7 +440,7 @@ def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
         settings.update(api_base=cfg.api_base, model_name=cfg.model_name, dimensions=cfg.dimensions,
                         extra_body=cfg.extra_body)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return cache_folder(output_folder, "embeddings", model.name, model.revision, digest)
+    return cache_folder(output_folder, "embeddings", name, revision, digest)
 
 
 def cached_encoder(model: Any, output_folder: Path | None, stage: str | None = None) -> CachingEncoder:
