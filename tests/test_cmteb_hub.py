@@ -194,3 +194,23 @@ def test_cli_dry_run_plans_all_31_tasks_and_a_real_sts_run(hub_replica, minilm_p
     assert real.returncode == 0, real.stderr[-2000:]
     results = _results(out)
     assert len(results) == 7 and all(r["rag_eval"]["data"]["hub"] == "modelscope" for r in results.values())
+
+
+def test_modelscope_mteb_ids_serve_cmteb_tasks_and_are_recorded(monkeypatch, tmp_path):
+    """EvalScope >= 1.9 lists C-MTEB's sets under ModelScope ``mteb/`` (``mteb/LCQMC``): a cache holding only that
+    id serves the task, second in the documented order, and the provenance names it."""
+    import mteb
+
+    from rag_eval.resolve import task_data as td
+    from tests.conftest import isolate_hubs
+    from tests.hub_replica import build_ms_cache
+
+    isolate_hubs(monkeypatch, tmp_path, offline_flags=True)
+    cache = tmp_path / "ms"
+    build_ms_cache(cache, ["LCQMC", "Ocnli"], ms_ids=lambda repo: "mteb/" + repo.split("/")[1])
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(cache))
+    for name, ms_id in (("LCQMC", "mteb/LCQMC"), ("Ocnli", "mteb/OCNLI")):
+        task = mteb.get_task(name)
+        source = td.load_builtin_data(task, "modelscope")
+        assert source.provenance()["dataset_id"] == ms_id and source.provenance()["repo_id"] != ms_id
+        assert task.data_loaded and "default" in task.dataset  # the settled shape
