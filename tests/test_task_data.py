@@ -26,6 +26,7 @@ from tests.conftest import (
     reranking_source,
     write_dataset_repo,
 )
+from tests.hub_replica import plain_dataset as _plain
 
 N_QUERIES = 30
 
@@ -147,25 +148,6 @@ def _ms_cache(monkeypatch, tmp_path, dataset_id: str, repo: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- comparisons
-
-
-def _plain(task) -> dict:
-    """task.dataset as plain Python, rows in the order mteb produced them."""
-    out = {}
-    for subset, splits in task.dataset.items():
-        if not isinstance(splits, dict) or "corpus" not in next(iter(splits.values()), {}):
-            out[subset] = splits.to_list()  # a split of a row-based task (DatasetDict)
-            continue
-        for split, data in splits.items():
-            out[(subset, split)] = {
-                "corpus": data["corpus"].to_list(),
-                "queries": data["queries"].to_list(),
-                "relevant_docs": {q: dict(d) for q, d in data["relevant_docs"].items()},
-                "top_ranked": None
-                if data["top_ranked"] is None
-                else {q: list(v) for q, v in data["top_ranked"].items()},
-            }
-    return out
 
 
 def _assert_matches_source(name: str, plain: dict, src: dict) -> None:
