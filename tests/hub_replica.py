@@ -60,18 +60,19 @@ Kind = Literal["sts", "nli", "classification", "clustering", "retrieval", "reran
 Item = dict[str, object]
 
 #: rows written per split (small: a task encodes a few hundred texts at most)
-N_PAIRS = 40  # STS eval split
-N_PAIRS_OTHER = 16  # STS non-eval splits (train, ...)
-N_NLI = 40  # pairs in the one NLI row
-N_CLASS_TRAIN = 16  # per label
-N_CLASS_EVAL = 8  # per label
+N_PAIRS = 24  # STS eval split
+N_PAIRS_OTHER = 8  # STS non-eval splits (train, ...)
+N_NLI = 24  # pairs in the one NLI row
+N_CLASS_TRAIN = 12  # per label (mteb undersamples to samples_per_label=32: all of them)
+N_CLASS_EVAL = 6  # per label
 N_CLASS_LABELS = 4
 N_CLUSTER_SETS = 3
-N_CLUSTER_PER_LABEL = 6  # sentences per label per set
+N_CLUSTER_PER_LABEL = 5  # sentences per label per set
 N_CLUSTER_LABELS = 4
-N_QUERIES = 30  # retrieval
-N_DISTRACTORS = 20  # retrieval corpus documents no query is judged against
+N_QUERIES = 24  # retrieval
+N_DISTRACTORS = 16  # retrieval corpus documents no query is judged against
 N_RERANK = 20  # reranking queries
+N_NEGATIVES = 5  # candidates per reranking query: its positives and the first N_NEGATIVES negatives
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ REPLICA: dict[str, Spec] = {
     for s in [
         # ---------------------------------------------------------------- retrieval (mteb 2.x repos)
         _spec("T2Retrieval", "retrieval", "mteb/T2Retrieval", "cf778c0ea4168ec5174a34d888d6453e4cde9222",
-              ["dev"], ["dev"], "real: retrieval/cmrc2018-zh (queries 0-29 of the slice)",
+              ["dev"], ["dev"],
+              "real: retrieval/cmrc2018-zh (the first question of each of passages 0-23, 16 other passages)",
               "seen: folders corpus/, data/ (qrels, config default), queries/ with dev-00000-of-00001.parquet "
               "(file listing of mteb/T2Retrieval and its duplicates); column names from RetrievalDatasetLoader"),
         _spec("MMarcoRetrieval", "retrieval", "mteb/MMarcoRetrieval", "4940a7b26bf53463cfe3435bb8e201963e9c31ae",
@@ -133,7 +135,9 @@ REPLICA: dict[str, Spec] = {
               ["dev"], ["dev"], "real: retrieval/cmrc2018-zh (another slice)", _MTEB_RET_NOTE),
         # ---------------------------------------------------------------- reranking (mteb 2.x repos)
         _spec("T2Reranking", "reranking", "mteb/T2Reranking", "a34fe6bc0dff185af1228e49a0f6fb1de1565627",
-              ["dev"], ["dev"], "real: reranking/stsb-rerank-zh dev (ids as mteb's conversion makes them)",
+              ["dev"], ["dev"],
+              "real: reranking/stsb-rerank-zh dev rows 0-19, positives + first 5 negatives (ids as mteb's "
+              "conversion makes them)",
               _MTEB_RR_NOTE),
         _spec("MMarcoReranking", "reranking", "mteb/MMarcoReranking", "91c0f9d5cbd4cdc7ecd7039c5c2e57740cb62b00",
               ["dev"], ["dev"], "real: reranking/stsb-rerank-zh dev (another slice)", _MTEB_RR_NOTE),
@@ -165,7 +169,7 @@ REPLICA: dict[str, Spec] = {
               "stand-in: generated Chinese news, string labels", _LEGACY_CLU_NOTE),
         # ---------------------------------------------------------------- STS
         _spec("LCQMC", "sts", "C-MTEB/LCQMC", "17f9b096f80380fce5ed12a9be8be7784b337daf", _TRAIN_VAL_TEST, ["test"],
-              "real: sts/lcqmc-zh test rows 0-39 as test; rows 40-55 / 56-71 as validation / train (the real "
+              "real: sts/lcqmc-zh test rows 0-23 as test; rows 24-31 / 32-39 as validation / train (the real "
               "train and validation sets are not in ../shared/data)",
               "seen: README.md (configs default -> data/<split>-*) + data/{train,validation,test} file names",
               suffixes={"test": "cb3f2553acbb3663", "train": "83493a6b9e29a4d0", "validation": "ae04bea7d65ea894"}),
@@ -181,13 +185,13 @@ REPLICA: dict[str, Spec] = {
               score_range=(0, 2)),
         _spec("ATEC", "sts", "C-MTEB/ATEC", "0f319b1142f28d00e055a6770f3f726ae9b7d865", _TRAIN_VAL_TEST,
               ["validation", "test"],
-              "real: pair_classification/atec-zh rows (label 0/1 as score): test 0-39, validation 40-79, train 80-95",
+              "real: pair_classification/atec-zh rows (label 0/1 as score): test 0-23, validation 24-47, train 48-55",
               _CMTEB_NOTE),
         _spec("BQ", "sts", "C-MTEB/BQ", "e3dda5e115e487b39ec7e618c0c6a29137052a55", _TRAIN_VAL_TEST,
               ["validation", "test"], "stand-in: generated Chinese pairs, scores 0/1", _CMTEB_NOTE),
         _spec("STSB", "sts", "mteb/STSB", "e036defee8f190911de6fc825a944b928c8cda53", _TRAIN_VAL_TEST,
               ["validation", "test"],
-              "real: sts/stsb-zh test rows 0-39 as test, 40-79 as validation, 80-95 as train",
+              "real: sts/stsb-zh test rows 0-23 as test, 24-47 as validation, 48-55 as train",
               "inferred: mteb re-upload of C-MTEB/STSB (seen: data/{train,validation,test}-*-<hex>.parquet), "
               "push_to_hub of datasets >= 2.16: no hex suffix",
               score_range=(0, 5), score_type="float64"),
@@ -199,7 +203,7 @@ REPLICA: dict[str, Spec] = {
               "421605374b29664c5fc098418fe20ada9bd55f8a", ["train", "validation"], ["validation"],
               "stand-in: generated Chinese app descriptions, 4 int labels", _CMTEB_NOTE),
         _spec("Waimai", "classification", "C-MTEB/waimai-classification", "339287def212450dcaa9df8c22bf93e9980c7023",
-              ["train", "test"], ["test"], "real: classification/waimai-zh (16 train / 8 test rows per label)",
+              ["train", "test"], ["test"], "real: classification/waimai-zh (12 train / 6 test rows per label)",
               "seen: splits train/test (parquet-converter's listing); file names " + _CMTEB_NOTE[10:]),
         _spec("OnlineShopping", "classification", "C-MTEB/OnlineShopping-classification",
               "e610f2ebd179a8fda30ae534c3878750a96db120", ["train", "test"], ["test"],
@@ -360,7 +364,8 @@ def _retrieval_source(slot: int) -> dict:
 
 def _reranking_source_for(slot: int, split: str) -> dict:
     rows = [r for r in _jsonl(DATA / "reranking" / "stsb-rerank-zh" / "dev.jsonl") if r["positive"] and r["negative"]]
-    return reranking_source(rows[slot * N_RERANK:(slot + 1) * N_RERANK], split)
+    rows = [{**r, "negative": r["negative"][:N_NEGATIVES]} for r in rows[slot * N_RERANK:(slot + 1) * N_RERANK]]
+    return reranking_source(rows, split)
 
 
 def _slot(spec: Spec) -> int:
