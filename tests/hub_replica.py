@@ -197,7 +197,7 @@ REPLICA: dict[str, Spec] = {
               "421605374b29664c5fc098418fe20ada9bd55f8a", ["train", "validation"], ["validation"],
               "stand-in: generated Chinese app descriptions, 4 int labels", _CMTEB_NOTE),
         _spec("Waimai", "classification", "C-MTEB/waimai-classification", "339287def212450dcaa9df8c22bf93e9980c7023",
-              ["train", "test"], ["test"], "real: classification/waimai-zh (12 train / 6 test rows per label)",
+              ["train", "test"], ["test"], "real: classification/waimai-zh (24 train / 12 test rows per label)",
               "seen: splits train/test (parquet-converter's listing); file names " + _CMTEB_NOTE[10:]),
         _spec("OnlineShopping", "classification", "C-MTEB/OnlineShopping-classification",
               "e610f2ebd179a8fda30ae534c3878750a96db120", ["train", "test"], ["test"],
@@ -299,8 +299,8 @@ def _class_rows(spec: Spec) -> dict[str, list[Item]]:
     if spec.task == "Waimai":
         for split, src in (("train", "train"), ("test", "test")):
             rows = _jsonl(DATA / "classification/waimai-zh" / f"{src}.jsonl")
-            for label in (0, 1):
-                picked = [r for r in rows if r["label"] == label][: per_split[split]]
+            for label in (0, 1):  # two labels: twice the rows per label, as many rows as the 4-label tasks
+                picked = [r for r in rows if r["label"] == label][: per_split[split] * N_CLASS_LABELS // 2]
                 out[split] += [{"text": r["text"], "label": label} for r in picked]
         return out
     if spec.task == "OnlineShopping":
