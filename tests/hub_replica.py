@@ -175,7 +175,8 @@ REPLICA: dict[str, Spec] = {
               "no labels, so train/validation only"),
         _spec("QBQTC", "sts", "C-MTEB/QBQTC", "790b0510dc52b1553e8c49f3d2afb48c0e5c48b7", ["test"], ["test"],
               "stand-in: generated Chinese pairs, scores 0-2",
-              "seen: one config default with one split test (dataset viewer); file name " + _CMTEB_NOTE[10:],
+              "seen: one config default with one split test (dataset viewer); file names inferred from "
+              + _CMTEB_NOTE[10:],
               score_range=(0, 2)),
         _spec("ATEC", "sts", "C-MTEB/ATEC", "0f319b1142f28d00e055a6770f3f726ae9b7d865", _TRAIN_VAL_TEST,
               ["validation", "test"],
@@ -198,7 +199,8 @@ REPLICA: dict[str, Spec] = {
               "stand-in: generated Chinese app descriptions, 4 int labels", _CMTEB_NOTE),
         _spec("Waimai", "classification", "C-MTEB/waimai-classification", "339287def212450dcaa9df8c22bf93e9980c7023",
               ["train", "test"], ["test"], "real: classification/waimai-zh (24 train / 12 test rows per label)",
-              "seen: splits train/test (parquet-converter's listing); file names " + _CMTEB_NOTE[10:]),
+              "seen: splits train/test (parquet-converter's listing); file names inferred from "
+              + _CMTEB_NOTE[10:]),
         _spec("OnlineShopping", "classification", "C-MTEB/OnlineShopping-classification",
               "e610f2ebd179a8fda30ae534c3878750a96db120", ["train", "test"], ["test"],
               "real texts: clustering/online-shopping-zh, 4 categories as int labels (the real task's labels "
