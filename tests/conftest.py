@@ -8,10 +8,8 @@ Everything runs offline; one pytest session (importing mteb costs ~20 s). Marker
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -158,22 +156,19 @@ def isolate_hubs(monkeypatch, tmp_path, *, offline_flags: bool = False) -> None:
 
 def lay_out_hf_cache(cache: Path, repo_id: str, src: Path, commit: str, repo_type: str = "model") -> Path:
     """What huggingface_hub writes: blobs/<sha256>, snapshots/<commit>/<file> -> blob, refs/main."""
-    repo = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / commit
-    for f in sorted(p for p in src.rglob("*") if p.is_file()):
-        data = f.read_bytes()
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        target = snapshot / f.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            target.symlink_to(os.path.relpath(blob, target.parent))
-        except OSError:  # no symlinks (Windows without dev mode): huggingface_hub copies
-            shutil.copyfile(blob, target)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)  # no trailing newline, as the library writes
-    return snapshot
+    from tests.hub_replica import lay_out_hf_files
+
+    files = {f.relative_to(src).as_posix(): f.read_bytes() for f in sorted(p for p in src.rglob("*") if p.is_file())}
+    return lay_out_hf_files(cache, repo_id, files, commit, repo_type)
+
+
+@pytest.fixture(scope="session")
+def hub_replica(tmp_path_factory):
+    """The 31 C-MTEB repos of ``MTEB(cmn, v1)`` in a Hugging Face cache and a ModelScope cache (mteb's ids),
+    built once per session by tests/hub_replica.py: a :class:`tests.hub_replica.HubReplica`."""
+    from tests.hub_replica import build_replica
+
+    return build_replica(tmp_path_factory.mktemp("hub-replica"))
 
 
 # --------------------------------------------------------------------------- dataset repos (hub layout)

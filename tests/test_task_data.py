@@ -26,6 +26,7 @@ from tests.conftest import (
     reranking_source,
     write_dataset_repo,
 )
+from tests.hub_replica import plain_dataset as _plain
 
 N_QUERIES = 30
 
@@ -149,26 +150,6 @@ def _ms_cache(monkeypatch, tmp_path, dataset_id: str, repo: Path) -> Path:
 # --------------------------------------------------------------------------- comparisons
 
 
-def _plain(task) -> dict:
-    """task.dataset as plain Python, rows in the order mteb produced them."""
-    out = {}
-    for subset, splits in task.dataset.items():
-        if "corpus" not in next(iter(splits.values()), {}):  # a row-based task: settled as {subset: {split: rows}}
-            assert subset == "default"
-            out.update({split: rows.to_list() for split, rows in splits.items()})
-            continue
-        for split, data in splits.items():
-            out[(subset, split)] = {
-                "corpus": data["corpus"].to_list(),
-                "queries": data["queries"].to_list(),
-                "relevant_docs": {q: dict(d) for q, d in data["relevant_docs"].items()},
-                "top_ranked": None
-                if data["top_ranked"] is None
-                else {q: list(v) for q, v in data["top_ranked"].items()},
-            }
-    return out
-
-
 def _assert_matches_source(name: str, plain: dict, src: dict) -> None:
     if name == "LCQMC":
         assert set(plain) == {"test"}
@@ -187,7 +168,7 @@ def _assert_matches_source(name: str, plain: dict, src: dict) -> None:
 
 
 def test_modelscope_mapping_table():
-    assert td.modelscope_dataset_ids("C-MTEB/LCQMC") == ["C-MTEB/LCQMC", "mteb/LCQMC"]
+    assert td.modelscope_dataset_ids("C-MTEB/LCQMC") == ["C-MTEB/LCQMC"]
     assert td.modelscope_dataset_ids("mteb/T2Retrieval") == ["mteb/T2Retrieval", "MTEB/T2Retrieval"]
     assert td.modelscope_dataset_ids("someone/else") == ["someone/else"]
 
