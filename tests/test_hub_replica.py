@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from rag_eval.errors import DataError
@@ -38,16 +36,6 @@ def offline(monkeypatch, tmp_path, hub_replica):
     yield hub_replica
     if was:
         enable_progress_bar()
-
-
-@pytest.fixture(scope="module")
-def short_minilm(minilm_path):
-    """MiniLM truncating at 128 tokens: the retrieval passages cost a quarter of the default 256's attention."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(minilm_path, device="cpu")
-    model.max_seq_length = 128
-    return model
 
 
 def _task(name: str):
@@ -146,14 +134,12 @@ def test_caches_are_what_the_hub_libraries_resolve_offline(hub_replica, tmp_path
     assert by_task["LCQMC"].parent.parent.name == "C-MTEB--lcqmc-copy"
 
 
-# --------------------------------------------------------------------------- every task, both hubs, scored
+# --------------------------------------------------------------------------- every task, both hubs, loaded
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", list(hr.REPLICA))
-def test_task_loads_from_both_hubs_and_mteb_scores_it(offline, short_minilm, name):
-    import mteb
-
+def test_task_loads_from_both_hubs(offline, name):
+    """Loading only: tests/test_cmteb_hub.py scores every task through rag_eval (mteb's evaluators)."""
     loaded = {}
     for hub_name, folder in (("huggingface", offline.hf[name]), ("modelscope", offline.ms[name])):
         task = _task(name)
@@ -171,13 +157,6 @@ def test_task_loads_from_both_hubs_and_mteb_scores_it(offline, short_minilm, nam
         n = len(plain[key]["queries"]) if isinstance(key, tuple) else len(plain[key])
         assert n == hr.rows_available(name, split)
 
-    result = mteb.evaluate(short_minilm, task, cache=None, overwrite_strategy="always", raise_error=True,
-                           encode_kwargs={"batch_size": 64}, show_progress_bar=False, co2_tracker=False)
-    scores = result.task_results[0].scores
-    assert set(scores) == set(spec.eval_splits)
-    for split in spec.eval_splits:
-        main = scores[split][0]["main_score"]
-        assert math.isfinite(main) and -1 <= main <= 1, (name, split, main)
 
 
 # --------------------------------------------------------------------------- the legacy layout
