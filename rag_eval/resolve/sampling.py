@@ -76,8 +76,8 @@ def _check_size(name: str, what: str, asked: int, available: int) -> int:
 def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: int) -> dict[str, Any]:
     """Shrink ``task.dataset`` in place; return what was kept (for the result file)."""
     info: dict[str, Any] = {"seed": seed, "limits": limits, "corpus_size": corpus_size}
-    if limits is None and corpus_size is None:
-        return info
+    if limits is None and corpus_size is None:  # the whole task: its sizes still give the report texts/s
+        return {**info, **task_sizes(task)}
     spec = task_types.get(task.metadata.type)
     sampler = spec.sampler if spec else "pairs"  # any other row task: rows by content
     for subset, splits in task.dataset.items():
@@ -100,6 +100,40 @@ def sample_task(task: Any, limits: int | None, corpus_size: int | None, seed: in
                 splits[split], kept = _sample_pairs(data, limits, seed, where)
                 info.update(kept)
     return info
+
+
+def task_sizes(task: Any) -> dict[str, Any]:
+    """The sizes of a task evaluated whole (no ``limits``), in the keys a drawn sample has: ``queries`` /
+    ``corpus`` (judged queries and documents, summed over the evaluated splits and subsets) or ``rows``
+    (texts of a legacy clustering set, pairs of a one-row pair-classification split). Counted, nothing
+    changed; an unknown shape gives ``{}``."""
+    sizes: dict[str, int] = {}
+
+    def add(**counts: int) -> None:
+        for key, n in counts.items():
+            sizes[key] = sizes.get(key, 0) + n
+
+    for splits in (task.dataset or {}).values():
+        for split in task.eval_splits:
+            data = splits.get(split) if isinstance(splits, dict) else None
+            if data is None:
+                continue
+            if isinstance(data, dict) and "corpus" in data:
+                relevant = data.get("relevant_docs") or {}
+                judged = sum(1 for q in _column(data["queries"], "id") if relevant.get(q))
+                add(queries=judged, queries_total=judged, corpus=len(data["corpus"]), corpus_total=len(data["corpus"]))
+            elif hasattr(data, "column_names") and len(data):
+                first = data[0]
+                lists = [v for v in first.values() if isinstance(v, list)]
+                rows = len(data)
+                if len(data) == 1 and lists:  # one row of lists (mteb 1.x pairs): the pairs
+                    rows = len(lists[0])
+                elif lists and len(lists) == len(first):  # legacy clustering: rows are whole sets of texts
+                    rows = sum(len(next(iter(row.values()))) for row in data)
+                add(rows=rows, rows_total=rows)
+            elif hasattr(data, "__len__"):
+                add(rows=len(data), rows_total=len(data))
+    return sizes
 
 
 def _column(data: Any, name: str) -> list:
