@@ -24,22 +24,24 @@ import html
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from rag_eval import task_types
 from rag_eval.report.averages import Averages, group_key, labels_of, type_columns
-from rag_eval.report.compare import ALPHA
+from rag_eval.report.compare import ALPHA, Comparison, compare_items
 from rag_eval.report.failure_analysis import TaskFailures
 from rag_eval.report.matrix import NO_RERANKER
 from rag_eval.report.rows import PENDING, JobRow, ResultRow
 from rag_eval.results import atomic_write_text
+from rag_eval.results.layout import CACHE
 
 logger = logging.getLogger("rag_eval.report")
 
 REPORT_HTML, PLOTLY_JS = "report.html", "plotly.min.js"
+COMPARE_MEMO = "compare.json"  # the paired comparisons of the last report, by both per-item files (.cache/)
 #: queries per reranked task whose texts and rankings the page carries (the largest changes and the worst)
 DETAILED_QUERIES = 200
 TOP_SHOWN = 5
@@ -297,7 +299,7 @@ def _query_block(f: TaskFailures, index: int, details: dict[str, Any]) -> str | 
     colors = ["#c0392b" if q.delta < 0 else "#27ae60" if q.delta > 0 else "#95a5a6" for q in changes]
     fig = go.Figure(go.Bar(x=list(range(1, len(changes) + 1)), y=[q.delta for q in changes], marker_color=colors,
                            customdata=[q.qid for q in changes],
-                           text=[f.texts["queries"].get(q.qid, "")[:80] for q in changes],
+                           text=[f.texts["queries"].get(q.qid, "")[:80] for q in changes], textposition="none",
                            hovertemplate="query %{customdata}: %{y:+.4f}<br>%{text}<extra></extra>"))
     fig.update_layout(title=f"{f.task}: {f.metric} stage 2 - stage 1 per query, sorted (click a bar)",
                       xaxis={"title": "queries (sorted by change)"}, yaxis={"title": "change"}, height=330)
@@ -349,8 +351,39 @@ def two_stage(matrix: list[dict[str, Any]], analyses: list[TaskFailures], detail
     return sec
 
 
-def differences(rows: list[ResultRow], n_resamples: int, seed: int) -> Section:
-    from rag_eval.report.compare_report import _series, compare_series
+def _stat(path: str) -> list[int] | None:
+    from rag_eval.results.layout import per_item_path
+
+    try:
+        st = per_item_path(Path(path)).stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def compare_memoised(ra: ResultRow, rb: ResultRow, n_resamples: int, seed: int, memo: dict[str, Any],
+                     kept: dict[str, Any]) -> Comparison:
+    """``report compare`` of two rows (their per-item files), answered from ``memo`` while neither file
+    changed: a report rebuilt after one more task resamples only the pairs that task is in."""
+    from rag_eval.report.compare_report import row_items
+
+    name = f"{ra.path}|{rb.path}"
+    key = [_stat(ra.path), _stat(rb.path), n_resamples, seed, ra.metric, rb.metric]
+    hit = memo.get(name)
+    if isinstance(hit, dict) and hit.get("key") == key and isinstance(hit.get("c"), dict):
+        try:
+            c = Comparison(**hit["c"])
+            kept[name] = hit
+            return c
+        except TypeError:
+            pass
+    c = compare_items(row_items(ra), row_items(rb), n_resamples, seed)
+    kept[name] = {"key": key, "c": asdict(c)}
+    return c
+
+
+def differences(rows: list[ResultRow], n_resamples: int, seed: int, memo_path: Path | None = None) -> Section:
+    from rag_eval.report.compare_report import _read_memo, _series
 
     sec = Section("differences", "Differences that are real")
     series = _series(rows)
@@ -359,26 +392,38 @@ def differences(rows: list[ResultRow], n_resamples: int, seed: int) -> Section:
     if not pairs:
         sec.omitted = "no two runs share a task"
         return sec
+    memo, kept = _read_memo(memo_path), {}
     by_task: dict[str, dict[tuple[str, str], Any]] = {}
     for a, b in pairs:
-        for c in compare_series(rows, a, b, n_resamples, seed):
-            by_task.setdefault(c.task, {})[(labels[a], labels[b])] = c
+        theirs = {r.task: r for r in series[b]}
+        for ra in series[a]:
+            if ra.task in theirs:
+                c = compare_memoised(ra, theirs[ra.task], n_resamples, seed, memo, kept)
+                by_task.setdefault(c.task, {})[(labels[a], labels[b])] = c
+    if memo_path is not None and kept != memo:
+        try:
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(memo_path, json.dumps(kept, sort_keys=True))
+        except OSError as exc:  # the matrix is on the page either way
+            logger.warning("could not keep the comparison memo %s: %s", memo_path, exc)
     parts = [f"<p>Per task, B - A on the items both runs share: the difference, its 95% paired bootstrap CI and a "
              f"paired permutation p ({n_resamples} resamples, seed {seed}; <code>python -m rag_eval.report compare"
              f"</code>). A difference counts when p &lt; {ALPHA} and the CI excludes 0; the others are greyed "
              "(not distinguishable).</p>"]
     for task, cells in by_task.items():
-        runs = list(dict.fromkeys([a for a, _ in cells] + [b for _, b in cells]))
-        parts.append(f'<h4>{esc(task)}</h4><table class="diff" data-task="{esc(task)}"><thead><tr><th>A \\ B</th>'
-                     + "".join(f"<th>{esc(b)}</th>" for b in runs) + "</tr></thead><tbody>")
-        for a in runs:
+        rows_a = list(dict.fromkeys(a for a, _ in cells))
+        cols_b = list(dict.fromkeys(b for _, b in cells))
+        parts.append(f'<h4>{esc(task)}</h4><table class="diff" data-task="{esc(task)}"><thead><tr>'
+                     '<th>A \\ B (B - A)</th>'
+                     + "".join(f"<th>{esc(b)}</th>" for b in cols_b) + "</tr></thead><tbody>")
+        for a in rows_a:
             parts.append(f"<tr><th>{esc(a)}</th>")
-            for b in runs:
+            for b in cols_b:
                 c = cells.get((a, b))
                 if c is None:
                     parts.append('<td class="none"></td>')
                     continue
-                verdict = c.verdict("A", "B")
+                verdict = c.verdict(a, b)
                 if c.reason:
                     parts.append(f'<td class="undefined" title="{esc(c.reason)}">n/a</td>')
                     continue
@@ -602,7 +647,7 @@ def write_html(folder: Path, rows: list[ResultRow], jobs: list[JobRow], averages
         lambda: leaderboard(rows, averages, cis),
         lambda: heatmap(rows),
         lambda: two_stage(matrix, analyses, details),
-        lambda: differences(evaluated, n_resamples, seed),
+        lambda: differences(evaluated, n_resamples, seed, folder / CACHE / COMPARE_MEMO),
         lambda: public_vs_yours(evaluated),
         lambda: speed_quality(evaluated, averages),
         lambda: provenance(rows, jobs),
