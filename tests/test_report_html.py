@@ -2,7 +2,8 @@
 
 The folder comes from real runs: the demo's STS and pair tasks for two models (MiniLM evaluated whole,
 without ``limits``; e5-small on a sample, plus a task that really fails), and a two-stage run (MiniLM
-retrieves, the ms-marco cross-encoder reranks) on Cranfield with a top_k sweep (5 and 10). The page is
+retrieves, the ms-marco cross-encoder reranks) on Cranfield (20 queries, 300 documents) with a top_k sweep
+(5 and 10). The page is
 copied alone (with plotly.min.js) into another folder and opened from the file, every request that is not
 a local file aborted and recorded. ``RAG_EVAL_SCREENSHOTS=<dir>`` also saves one PNG per section (docs/).
 """
@@ -19,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import local_task
+from tests.test_report import _main_score
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DEMO = Path(__file__).resolve().parents[1] / "rag_eval" / "demo_data"
-E5_LIMITS, CRANFIELD_LIMITS, TOP_KS = 100, 20, [5, 10]
+E5_LIMITS, CRANFIELD_LIMITS, CRANFIELD_DOCS, TOP_KS = 100, 20, 300, [5, 10]
 SECTIONS = ("leaderboard", "heatmap", "two-stage", "differences", "public-vs-yours", "speed", "provenance")
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (README's test command "
@@ -49,7 +51,8 @@ def folder(tmp_path_factory, data_dir, minilm_path, e5_path, reranker_path, one_
     run_task({"model": {"model_name_or_path": minilm_path, "name": "minilm"},
               "reranker": {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco"},
               "eval": {"tasks": [local_task("Cranfield", "Retrieval", data_dir / "retrieval/cranfield-en")],
-                       "limits": CRANFIELD_LIMITS, "top_k": TOP_KS, "output_folder": str(out), "verbosity": 0}})
+                       "limits": CRANFIELD_LIMITS, "corpus_size": CRANFIELD_DOCS, "top_k": TOP_KS,
+                       "output_folder": str(out), "verbosity": 0}})
     return out
 
 
@@ -62,11 +65,6 @@ def _results(out: Path) -> list[dict]:
         if isinstance(obj, dict) and "task_name" in obj and "rag_eval" in obj:
             found.append({**obj, "path": path})
     return found
-
-
-def _main_score(obj: dict) -> float:
-    per_split = [sum(e["main_score"] for e in entries) / len(entries) for entries in obj["scores"].values()]
-    return sum(per_split) / len(per_split)
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +266,7 @@ def test_speed_is_recorded_without_limits_and_pareto_marked(browser_page, folder
                         for s, q in [(speeds[r], sc) for r, sc, _ in fronts])
         assert (f == "front") == (not dominated)
     size = page.locator('#speed-table tr[data-run="stage1: minilm"] td').nth(4).inner_text()
-    assert size.startswith("384 dims x 4 B") and "1400 docs" in size
+    assert size == f"384 dims x 4 B (fp32) x {CRANFIELD_DOCS} docs"  # MiniLM's dimensions, the sampled corpus
 
 
 @pytest.mark.slow
