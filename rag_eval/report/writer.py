@@ -64,13 +64,15 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
     also lists the jobs), ``averages.csv`` (C-MTEB averages, see :class:`Averages`), with
     Retrieval results ``matrix.csv`` (retriever x reranker, see :mod:`rag_eval.report.matrix`)
     and, with ``charts``, ``scores_by_task.png``, ``speed_vs_quality.png`` and
-    ``retrieval_stacks.png``; with two-stage results, ``failure_analysis.md``. A score with per-item
+    ``retrieval_stacks.png`` (a chart with nothing to show - no point, a single bar - is left out and
+    summary.md says why in one line); with two-stage results, ``failure_analysis.md``; always
+    ``report.html`` (:mod:`rag_eval.report.html`, with ``plotly.min.js`` beside it). A score with per-item
     data gets its 95% bootstrap CI (``ci95``). Every file is written atomically, and the whole collect-and-write
     runs under an ``flock`` on ``.report.lock``, so the jobs of a multirun that share
     ``output_folder`` can all call it: each one reads the folder after the one before it wrote,
     and the last to finish leaves the summary of all jobs. A chart that cannot be drawn is
     logged, not raised. Returns ``{"csv", "md", "averages", "matrix", "scores_chart",
-    "speed_chart", "matrix_chart"}`` paths (the matrix and the charts only when written).
+    "speed_chart", "matrix_chart", "failures", "html"}`` paths (those after averages only when written).
     Raises FileNotFoundError for a missing folder.
     """
     folder = Path(folder)
