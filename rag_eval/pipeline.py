@@ -314,4 +314,5 @@ def where_line(outcomes: list[TaskOutcome], files: dict[str, Path]) -> str:
     folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes if o.path is not None and o.status != "skipped"))
     charts = [str(files[k]) for k in ("scores_chart", "speed_chart") if k in files]
     return (f"rag_eval: results in {', '.join(folders)}; summary {files['md']}"
-            + (f"; charts {', '.join(charts)}" if charts else ""))
+            + (f"; charts {', '.join(charts)}" if charts else "")
+            + (f"; open the report: {files['html']}" if "html" in files else ""))

@@ -3,7 +3,8 @@
 The modules follow the data: ``rows`` (one :class:`ResultRow` per result file and recorded
 failure) -> ``averages`` (C-MTEB averages per model / stage) -> ``tables`` (markdown, CSV, the
 printed tables) and ``charts`` (PNG) -> ``writer`` (``summary.csv``, ``summary.md``,
-``averages.csv``, the charts). ``python -m rag_eval.report <folder>`` runs the writer.
+``averages.csv``, the charts, and ``report.html`` through ``html``). ``python -m rag_eval.report <folder>``
+runs the writer.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``python -m rag_eval.report``: reports over earlier runs.
 
-* ``python -m rag_eval.report <folder>``: rebuild the table, averages and charts;
+* ``python -m rag_eval.report <folder>``: rebuild the table, averages, charts and ``report.html``;
 * ``python -m rag_eval.report compare <folder> [--a MODEL[/STAGE][@EXP] --b ...]``: per shared task,
   the main-score difference with its 95% bootstrap CI and a paired permutation p-value;
 * ``python -m rag_eval.report failures <folder>``: the failure analysis of two-stage runs.
@@ -50,7 +50,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m rag_eval.report",
         description="Collect every result file under FOLDER (rag_eval or plain mteb layout) and write "
-                    "summary.csv, summary.md, averages.csv and PNG charts into it. Subcommands: "
+                    "summary.csv, summary.md, averages.csv, report.html (offline, interactive) and PNG charts into it. "
+                    "Subcommands: "
                     "'compare FOLDER [--a RUN --b RUN]' and 'failures FOLDER'.")
     _folder(parser)
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")

@@ -66,6 +66,7 @@ class ResultRow:
     # retrieval stacks (rag_eval result files): queries evaluated; stage 2: stage1_model, stage1_revision,
     # stage1_variant, top_k, stage1_recall_at_top_k; stage 1: variant
     stack: dict[str, Any] = field(default_factory=dict, repr=False)
+    data: str = ""  # "public": a built-in task (a hub dataset mteb knows) | "local": declared from local data
     path: str = ""
     date: float | None = field(default=None, repr=False)
 
@@ -190,14 +191,21 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         unk_rate = (extra.get("vocabulary") or {}).get("unk_rate")
         stack = {k: extra[k] for k in ("stage1_model", "stage1_revision", "stage1_variant", "top_k",
                                        "stage1_recall_at_top_k") if extra.get(k) is not None}
-        stack["variant"] = (extra.get("retrieval") or {}).get("variant") or extra.get("variant") or ""
+        retrieval = extra.get("retrieval") or {}
+        stack["variant"] = retrieval.get("variant") or extra.get("variant") or ""
         stack["queries"] = sample.get("queries")
+        stack["corpus"] = sample.get("corpus")  # the index size of the report: dims x bytes x documents
+        stack["embedding_dim"] = retrieval.get("embedding_dim")
+        stack["output_dtype"] = retrieval.get("output_dtype")
+        stack["precision"] = (extra.get("model_config") or {}).get("precision")
+        data = "local" if _is_local(extra.get("dataset_path"), obj.get("dataset_revision")) else "public"
     else:  # plain mteb result (ResultCache): ask mteb about the task
         meta = mteb_task_meta(task)
         task_type = meta[0] if meta else "unknown"
         metric = _main_metric(splits, task_type, meta[1] if meta else None)
         model = _meta_name(str(model_folder_of(path, place))) or model_dir.replace("__", "/")
         revision, sample, texts, unk_rate, stack = rev_dir, {}, None, None, {}
+        data = "public" if meta else ""
     seconds = obj.get("evaluation_time")
     seconds = float(seconds) if isinstance(seconds, (int, float)) else None
     speed = texts / seconds if texts and seconds else None
@@ -206,9 +214,17 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         stage=stage, task_type=task_type, task=task, model=model, revision=revision, metric=metric,
         score=score, seconds=seconds, sample=sample_text(sample) if extra is not None else "",
         texts=texts, texts_per_s=speed, experiment=experiment, path=str(path),
-        unk_rate=unk_rate if isinstance(unk_rate, (int, float)) else None, stack=stack,
+        unk_rate=unk_rate if isinstance(unk_rate, (int, float)) else None, stack=stack, data=data,
         date=float(date) if isinstance(date, (int, float)) else None,
     )
+
+
+def _is_local(dataset_path: Any, dataset_revision: Any) -> bool:
+    """Whether a task's data was declared from a local folder (rag_eval gives it a ``local-`` revision)
+    rather than loaded from a hub."""
+    if isinstance(dataset_revision, str) and dataset_revision.startswith("local-"):
+        return True
+    return isinstance(dataset_path, str) and (os.path.isabs(dataset_path) or dataset_path.startswith("."))
 
 
 def _rows_from_failures(path: Path) -> list[ResultRow]:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from rag_eval.report.averages import cmteb_averages
 from rag_eval.report.charts import scores_chart, speed_chart
+from rag_eval.report.compare import N_RESAMPLES, SEED
 from rag_eval.report.compare_report import score_cis
 from rag_eval.report.failure_analysis import FAILURES_MD, failures_markdown, task_failures
+from rag_eval.report.html import REPORT_HTML, write_html
 from rag_eval.report.matrix import MATRIX_COLUMNS, formatted, matrix_chart, matrix_rows
 from rag_eval.report.rows import PENDING, collect_jobs, collect_results
 from rag_eval.report.tables import (
@@ -62,13 +64,15 @@ def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]
     also lists the jobs), ``averages.csv`` (C-MTEB averages, see :class:`Averages`), with
     Retrieval results ``matrix.csv`` (retriever x reranker, see :mod:`rag_eval.report.matrix`)
     and, with ``charts``, ``scores_by_task.png``, ``speed_vs_quality.png`` and
-    ``retrieval_stacks.png``; with two-stage results, ``failure_analysis.md``. A score with per-item
+    ``retrieval_stacks.png`` (a chart with nothing to show - no point, a single bar - is left out and
+    summary.md says why in one line); with two-stage results, ``failure_analysis.md``; always
+    ``report.html`` (:mod:`rag_eval.report.html`, with ``plotly.min.js`` beside it). A score with per-item
     data gets its 95% bootstrap CI (``ci95``). Every file is written atomically, and the whole collect-and-write
     runs under an ``flock`` on ``.report.lock``, so the jobs of a multirun that share
     ``output_folder`` can all call it: each one reads the folder after the one before it wrote,
     and the last to finish leaves the summary of all jobs. A chart that cannot be drawn is
     logged, not raised. Returns ``{"csv", "md", "averages", "matrix", "scores_chart",
-    "speed_chart", "matrix_chart"}`` paths (the matrix and the charts only when written).
+    "speed_chart", "matrix_chart", "failures", "html"}`` paths (those after averages only when written).
     Raises FileNotFoundError for a missing folder.
     """
     folder = Path(folder)
@@ -87,9 +91,14 @@ def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
     out: dict[str, Path] = {"averages": folder / AVERAGES_FILE}
     atomic_write_text(out["averages"], csv_text(avg_rows, columns))
 
+    left_out: dict[str, str] = {}  # chart -> the one line saying why it is not drawn
     if charts:
         for key, name, draw in (("scores_chart", SCORES_CHART, scores_chart),
                                 ("speed_chart", SPEED_CHART, speed_chart)):
+            why = chart_gap(key, evaluated, averages)
+            if why:
+                left_out[key] = why
+                continue
             try:
                 draw(evaluated, averages, folder / name)
                 out[key] = folder / name
@@ -114,7 +123,9 @@ def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
                "`stage1_recall_at_top_k` is the share of relevant documents among the candidates, the ceiling "
                "a reranker cannot pass; `gain` is stage 2 minus stage 1.", "",
                markdown_table(formatted(matrix), MATRIX_COLUMNS)]
-        if charts:
+        if charts and len(matrix) < 2:
+            md += ["(No chart: one retriever and no reranker make a single bar; the table says it all.)", ""]
+        elif charts:
             try:
                 out["matrix_chart"] = matrix_chart(matrix, folder / MATRIX_CHART)
                 md += [f"![Retrieval stacks]({MATRIX_CHART})", ""]
@@ -128,7 +139,7 @@ def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
                f"Retriever misses, reranker inversions and the worst queries of each two-stage task: [{FAILURES_MD}]"
                f"({FAILURES_MD}).", ""]
     md += vocabulary_notes(rows)
-    if jobs:
+    if len(jobs) > 1:  # one job: the status line says it all
         md += ["## Jobs", "",
                "Every job that wrote into this folder (`.runs/`): `not_done` counts the planned tasks with "
                "neither a result nor a failure; `died` means its process is gone while its record says it runs.",
@@ -136,7 +147,27 @@ def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
     for key, title in (("scores_chart", "Scores by task"), ("speed_chart", "Speed vs quality")):
         if key in out:
             md += [f"## {title}", "", f"![{title}]({out[key].name})", ""]
+        elif key in left_out:
+            md += [f"## {title}", "", f"(No chart: {left_out[key]}.)", ""]
+    try:
+        out["html"] = write_html(folder, rows, jobs, averages, cis, matrix, analyses, status_line(rows, jobs),
+                                 N_RESAMPLES, SEED)
+        md[1:1] = ["", f"Interactive report (offline, open in a browser): [{REPORT_HTML}]({REPORT_HTML})"]
+    except Exception as exc:  # the markdown and CSVs still come
+        logger.warning("could not write %s: %s: %s", REPORT_HTML, type(exc).__name__, exc)
     out["csv"], out["md"] = folder / SUMMARY_CSV, folder / SUMMARY_MD
     atomic_write_text(out["csv"], csv_text(report_rows(rows, cis), REPORT_COLUMNS))
     atomic_write_text(out["md"], "\n".join(md))
     return out
+
+
+def chart_gap(key: str, rows, averages) -> str:
+    """Why a PNG chart would show nothing worth a picture (empty or a single bar / point); "" to draw it."""
+    if key == "scores_chart":
+        bars = sum(1 for r in rows if r.status == "ok" and r.score is not None)
+        return "" if bars > 1 else f"{bars} score{'s' if bars != 1 else ''} only, a single bar at most"
+    points = [a for a in averages if a.texts_per_s and a.overall is not None]
+    if len(points) > 1:
+        return ""
+    return (f"only {points[0].label} has a speed: one point" if points else
+            "no run recorded texts/s (result files without sample sizes)")

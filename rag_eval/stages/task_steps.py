@@ -140,6 +140,22 @@ def _hybrid_record(model: LoadedModel) -> dict[str, Any]:
             "models": [{"model": p.name, "revision": p.revision, "variant": p.variant} for p in model.parts]}
 
 
+def embedding_dim(model: LoadedModel) -> int | None:
+    """The dimensions of the model's embeddings (``embed_dim`` when truncated; else sentence-transformers'
+    own), for the report's index size; None when the encoder does not say (an API, BM25, a hybrid)."""
+    if model.config.embed_dim:
+        return model.config.embed_dim
+    st = getattr(model.encoder, "model", None)
+    for name in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+        try:
+            dim = getattr(st, name)()
+        except Exception:  # noqa: BLE001 - not a sentence-transformers model: unknown
+            continue
+        if isinstance(dim, int):
+            return dim
+    return None
+
+
 def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) -> dict[str, Any]:
     """The ``rag_eval`` block of a result file (the sample is added when it is known)."""
     cfg = model.config
@@ -163,6 +179,7 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
             "encode_kwargs": cfg.encode_kwargs,
         },
         **({"retrieval": {"variant": model.variant, "embed_dim": cfg.embed_dim, "output_dtype": cfg.output_dtype,
+                          "embedding_dim": embedding_dim(model),
                           "search_backend": cfg.search_backend, "model_type": cfg.model_type,
                           **({"hybrid": _hybrid_record(model)} if model.parts else {}),
                           **({"bm25": cfg.model_kwargs} if cfg.model_type == "bm25" else {})}}
