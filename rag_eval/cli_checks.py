@@ -34,7 +34,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from rag_eval.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ConfigError, Terminated
+from rag_eval.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ConfigError, Terminated, redact, register_secret
 
 PREFIX = "rag_eval: error: "
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
@@ -94,8 +94,29 @@ def install_sigterm() -> None:
 # --------------------------------------------------------------------------- the wrapper
 
 
+_KEY_OVERRIDE = re.compile(r"^(\+{0,2}[\w.]*api_key)=(?!null$)(?!\$\{)([^,\[\]{}()\s]+)$")
+KEY_ENV_PREFIX = "RAG_EVAL_OVERRIDE_API_KEY_"
+
+
+def keys_out_of_overrides(argv: list[str]) -> list[str]:
+    """``argv`` with each ``...api_key=<key>`` override turned into ``...api_key=${oc.env:<VAR>}``, the key
+    moved into that environment variable of this process (its jobs inherit it). Hydra then never sees
+    the key: not in a multirun's launcher lines, the saved overrides, ``.hydra/`` or a job's log."""
+    out = []
+    for arg in argv:
+        match = _KEY_OVERRIDE.match(arg)
+        if match:
+            var = f"{KEY_ENV_PREFIX}{len(out)}"
+            os.environ[var] = match.group(2)
+            register_secret(match.group(2))
+            arg = f"{match.group(1)}=${{oc.env:{var}}}"
+        out.append(arg)
+    return out
+
+
 def run(app: Callable[[], Any]) -> None:
     """Run the Hydra ``app``; Hydra's errors, storage faults and interrupts end in one line."""
+    sys.argv[1:] = keys_out_of_overrides(sys.argv[1:])
     user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors instead of printing them
     logging.raiseExceptions = False  # a log line a full disk cannot take must not print a traceback
@@ -120,7 +141,7 @@ def run(app: Callable[[], Any]) -> None:
         line = None if user_wants_traces else one_line(exc)
         if line is None:
             raise  # a bug, or HYDRA_FULL_ERROR=1 from the user: the whole traceback
-        print(PREFIX + line, file=sys.stderr)
+        print(PREFIX + redact(line), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
 
 

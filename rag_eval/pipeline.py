@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config import RunConfig, load_config
-from rag_eval.errors import ConfigError, RunInterrupted
+from rag_eval.errors import ConfigError, RedactingFilter, RunInterrupted
 from rag_eval.results import JobInfo, JobRecord, ResultPlace, TaskOutcome, check_writable, planned_task, write_failures
 
 logger = logging.getLogger("rag_eval")
@@ -59,6 +59,9 @@ def _setup_logging(verbosity: int, multirun: bool = False) -> None:
     job_logger.setLevel(logging.INFO if verbosity >= 2 or (multirun and verbosity >= 1) else logging.WARNING)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    for handler in logging.getLogger().handlers:  # console and Hydra's job log: never an API key
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     # mteb and sentence-transformers talk a lot at INFO: keep them at WARNING unless debugging
     for name in ("mteb", "sentence_transformers", "transformers", "datasets", "httpx"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
