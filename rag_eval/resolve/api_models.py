@@ -406,7 +406,8 @@ class ApiReranker:
             score = item.get("relevance_score", item.get("score"))
             if not _is_int(index) or not 0 <= index < len(documents) or not _is_number(score):
                 raise ApiError(f"malformed response from {url}: result {pos} has no valid index / relevance_score "
-                               f"(got {_snippet(json.dumps(item), 80)}); nothing of this answer was cached: fix the server and rerun")
+                               f"(got {_snippet(json.dumps(item), 80)}); nothing of this answer was cached: fix the "
+                               "server and rerun")
             _check_finite(np.asarray([score], dtype=np.float32), url, "relevance_score")
             out[index] = score
         if np.isnan(out).any():

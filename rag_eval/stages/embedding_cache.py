@@ -182,6 +182,12 @@ class EmbeddingCache(Mapping):
 
 
 
+#: the vocabulary probe reads at most this many characters of each text it samples
+PROBE_CHARS = 2000
+#: the truncation probe reads at most max_seq_length x this many characters of each text
+PROBE_CHARS_PER_TOKEN = 16
+
+
 class CachingEncoder:
     """An mteb encoder that encodes each unique text once and answers repeats from the cache.
 
@@ -233,11 +239,15 @@ class CachingEncoder:
         tokenizer, limit = getattr(model, "tokenizer", None), getattr(model, "max_seq_length", None)
         if tokenizer is None or not limit or not callable(tokenizer):
             return 0
+        # bounded: only the first PROBE_CHARS_PER_TOKEN characters per allowed token are tokenised (a 10 MB
+        # line costs no more than a long one); a text cut there is over the limit whatever its count
+        budget = limit * PROBE_CHARS_PER_TOKEN
         try:
-            lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
+            ids = tokenizer([t[:budget] for t in texts], add_special_tokens=True, verbose=False)["input_ids"]
         except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
             return 0
-        over = sum(n > limit for n in lengths)
+        lengths = [len(row) for row in ids]
+        over = sum(n > limit or len(t) > budget for n, t in zip(lengths, texts, strict=True))
         if over:
             logger.warning("%s: %d of %d texts are longer than max_seq_length=%d tokens (longest %d) and are "
                            "truncated", task, over, len(texts), limit, max(lengths))
@@ -245,7 +255,8 @@ class CachingEncoder:
         return over
 
     def _probe_vocabulary(self, task: str, texts: list[str], n: int = 256) -> None:
-        """Count how many tokens of (the first ``n``) texts the tokenizer maps to its unknown token.
+        """Count how many tokens of (the first ``n``) texts (their first ``PROBE_CHARS`` characters) the
+        tokenizer maps to its unknown token.
 
         An English vocabulary reads most Chinese characters as ``[UNK]``: such a model's scores say
         little about the texts, and the report says so (see :meth:`vocabulary_stats`).
@@ -256,7 +267,7 @@ class CachingEncoder:
         if unk is None or not callable(tokenizer) or not texts:
             return
         try:
-            ids = tokenizer(texts[:n], add_special_tokens=False, verbose=False)["input_ids"]
+            ids = tokenizer([t[:PROBE_CHARS] for t in texts[:n]], add_special_tokens=False, verbose=False)["input_ids"]
         except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
             return
         counts = self._tokens.setdefault(task, [0, 0])
