@@ -26,6 +26,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -77,18 +78,92 @@ def _check_folders(config: DictConfig) -> None:
 # --------------------------------------------------------------------------- signals
 
 
+#: seconds the main thread has to take a signal before the watchdog answers for it (a library's C code,
+#: e.g. a tokenizer on a huge text, runs no Python signal handler until it returns)
+SIGNAL_GRACE_S = 1.5
+_signals = {"seen": 0, "answered": 0}
+_signals_lock = threading.Lock()
+
+
+def _answered() -> None:
+    with _signals_lock:
+        _signals["answered"] += 1
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    _answered()
     raise Terminated()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    _answered()
+    signal.default_int_handler(signum, frame)
 
 
 def install_sigterm() -> None:
     """SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) in the main thread: the run stops
     as on Ctrl-C (finished tasks recorded, one line, exit 130) instead of dying silently. Ctrl-C gets
-    Python's own handler back (``__main__`` answers it itself while it imports), unless it is ignored."""
+    Python's own handler back (``__main__`` answers it itself while it imports), unless it is ignored.
+
+    A watchdog thread hears each signal at once (``signal.set_wakeup_fd``): when the main thread has not
+    taken it within ``SIGNAL_GRACE_S`` (it is inside C code), the watchdog prints the one line itself
+    (what is finished on disk, from :data:`rag_eval.errors.stop_line`) and exits 130."""
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _raise_interrupt)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_terminated)
+    _start_watchdog()
+
+
+def _start_watchdog() -> None:
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    try:
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread of the main interpreter
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    threading.Thread(target=_watch, args=(read_fd,), name="rag_eval-signal-watchdog", daemon=True).start()
+
+
+def _watch(read_fd: int) -> None:
+    import time
+
+    from rag_eval import errors
+
+    while True:
+        try:
+            data = os.read(read_fd, 64)
+        except OSError:
+            return
+        caught = [n for n in data if n in (signal.SIGINT, signal.SIGTERM)]
+        if not caught:
+            continue
+        with _signals_lock:
+            _signals["seen"] += len(caught)
+            wanted = _signals["seen"]
+        deadline = time.monotonic() + SIGNAL_GRACE_S
+        while time.monotonic() < deadline and _signals["answered"] < wanted:
+            time.sleep(0.02)
+        if _signals["answered"] >= wanted:
+            continue
+        name = signal.Signals(caught[-1]).name
+        line = None
+        try:
+            line = errors.stop_line(name) if errors.stop_line is not None else None
+        except Exception:  # noqa: BLE001 - the line below still answers
+            line = None
+        if line is None:
+            line = (f"interrupted ({name}) before any task started or while the reports were written; "
+                    "finished result files stay on disk (rerun with eval.overwrite_results=false to resume)")
+        try:
+            sys.stderr.write(f"rag_eval: {redact(line)}\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(EXIT_INTERRUPTED)
 
 
 # --------------------------------------------------------------------------- the wrapper

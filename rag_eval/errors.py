@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 EXIT_BAD_INPUT = 2
 EXIT_TASK_FAILED = 1
@@ -77,6 +78,11 @@ class StorageError(ConfigError):
     Raised instead of the ``OSError``: the run stops with one line naming the path (nothing
     half-written is left; finished tasks stay on disk), not a task failure.
     """
+
+
+#: while a run is under way: the one line a signal ends it with (``stop_line("SIGTERM")``), for the CLI's
+#: signal watchdog when the main thread is inside C code and cannot take the signal (None: no run)
+stop_line: Callable[[str], str] | None = None
 
 
 class Terminated(KeyboardInterrupt):

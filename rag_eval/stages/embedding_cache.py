@@ -233,26 +233,32 @@ class CachingEncoder:
     def similarity_pairwise(self, a: Any, b: Any) -> Any:
         return self.encoder.similarity_pairwise(a, b)
 
-    def _count_truncated(self, task: str, texts: list[str]) -> int:
-        """Log how many texts exceed the model's max_seq_length (the model truncates them)."""
+    def _count_truncated(self, task: str, texts: list[str]) -> list[str]:
+        """Log how many texts exceed the model's max_seq_length (the model truncates them); return the texts
+        to encode, a text far longer than the model reads cut to a prefix that still fills max_seq_length.
+
+        Bounded: only the first ``max_seq_length x PROBE_CHARS_PER_TOKEN`` characters of a text are
+        tokenised, here and (for a text cut) by the model: a 10 MB line costs what a long one does. A text
+        whose prefix does not fill max_seq_length with room to spare is passed whole (the same vectors).
+        """
         model = getattr(self.encoder, "model", None)
         tokenizer, limit = getattr(model, "tokenizer", None), getattr(model, "max_seq_length", None)
         if tokenizer is None or not limit or not callable(tokenizer):
-            return 0
-        # bounded: only the first PROBE_CHARS_PER_TOKEN characters per allowed token are tokenised (a 10 MB
-        # line costs no more than a long one); a text cut there is over the limit whatever its count
+            return texts
         budget = limit * PROBE_CHARS_PER_TOKEN
         try:
             ids = tokenizer([t[:budget] for t in texts], add_special_tokens=True, verbose=False)["input_ids"]
         except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
-            return 0
+            return texts
         lengths = [len(row) for row in ids]
-        over = sum(n > limit or len(t) > budget for n, t in zip(lengths, texts, strict=True))
+        over = sum(n > limit for n in lengths)
         if over:
-            logger.warning("%s: %d of %d texts are longer than max_seq_length=%d tokens (longest %d) and are "
-                           "truncated", task, over, len(texts), limit, max(lengths))
+            logger.warning("%s: %d of %d texts are longer than max_seq_length=%d tokens (longest %d%s) and are "
+                           "truncated", task, over, len(texts), limit, max(lengths),
+                           "+" if any(len(t) > budget for t in texts) else "")
         self.truncated += over
-        return over
+        # the cut-off word at the prefix's end is far past the max_seq_length tokens the model keeps
+        return [t[:budget] if len(t) > budget and n > limit + 16 else t for t, n in zip(texts, lengths, strict=True)]
 
     def _probe_vocabulary(self, task: str, texts: list[str], n: int = 256) -> None:
         """Count how many tokens of (the first ``n``) texts (their first ``PROBE_CHARS`` characters) the
@@ -297,13 +303,13 @@ class CachingEncoder:
                 missing.setdefault(key, text)
         new: np.ndarray | None = None
         if missing:
-            self._count_truncated(task_metadata.name, list(missing.values()))
+            bounded = self._count_truncated(task_metadata.name, list(missing.values()))
             show = kwargs.pop("show_progress_bar", None)
             call = {"task_metadata": task_metadata, "hf_split": hf_split, "hf_subset": hf_subset,
                     "prompt_type": prompt_type, **kwargs}
             with progress(len(missing), task=task_metadata.name, stage=self.stage, step=prompt_step(prompt_type),
                           show=show) as bar:
-                new = self._encode_new(list(missing.values()), call, bar)
+                new = self._encode_new(bounded, call, bar)
             self.cache.add(list(missing), new)
             self.texts_encoded += len(missing)
         logger.debug("%s: %d texts, %d encoded, %d from cache", task_metadata.name, len(texts), len(missing),

@@ -69,7 +69,8 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
     encode_kwargs.setdefault("show_progress_bar", None if ev.verbosity >= 2 else False)
     keep = nullcontext(None) if prediction_folder is None else private_predictions(
         Path(prediction_folder), task.prediction_file_name)
-    with keep as folder, per_item.capture(task, folder) as kept:  # per-item data read before the move
+    # per-item data read before the move; bm25s' and HybridSearch's bars follow eval.verbosity too
+    with keep as folder, per_item.capture(task, folder) as kept, _compat.quiet_bars(ev.verbosity < 2):
         result = mteb.evaluate(
             _chunked_search(encoder if encoder is not None else model.encoder, task, ev.corpus_chunk_size),
             task,
