@@ -200,6 +200,11 @@ def quiet_bars(quiet: bool) -> Iterator[None]:
     if not quiet:
         yield
         return
+    import logging
+
+    bm25s_logger = logging.getLogger("bm25s")  # bm25s sets DEBUG on import
+    level = bm25s_logger.level
+    bm25s_logger.setLevel(logging.WARNING)
     swapped = []
     for name in _BAR_MODULES:
         module = sys.modules.get(name)
@@ -218,3 +223,4 @@ def quiet_bars(quiet: bool) -> Iterator[None]:
     finally:
         for module, original in swapped:
             module.tqdm = original
+        bm25s_logger.setLevel(level)

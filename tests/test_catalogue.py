@@ -356,7 +356,9 @@ def test_catalogue(row: Row, answers):
     if row.id == "unsafe-names-two-stage":  # the predictions file too: inside, under the safe name
         out = tmp / "out" / row.id
         found = list(tmp.rglob("*x_predictions.json"))  # anywhere under the fixture's folder
-        assert [p.relative_to(out).parts[0::4] for p in found] == [("stage1", "x_predictions.json")], found
+        assert found and all(p.resolve().is_relative_to(out.resolve()) and p.parent.name == "predictions"
+                             and p.name == "x_predictions.json" for p in found), found
+        assert "stage1" in {p.relative_to(out).parts[0] for p in found}
 
 
 
