@@ -310,11 +310,22 @@ class CachingEncoder:
             with progress(len(missing), task=task_metadata.name, stage=self.stage, step=prompt_step(prompt_type),
                           show=show) as bar:
                 new = self._encode_new(bounded, call, bar)
-            self.cache.add(list(missing), new)
+            self._store(task_metadata.name, list(missing), new)
             self.texts_encoded += len(missing)
         logger.debug("%s: %d texts, %d encoded, %d from cache", task_metadata.name, len(texts), len(missing),
                      len(texts) - len(missing))
         return self._answer(keys, list(missing), new)
+
+    def _store(self, task: str, keys: list[str], vectors: np.ndarray) -> None:
+        """Cache the new vectors, except any holding NaN / Infinity: never kept, so a rerun encodes them again
+        (a served model's answers are refused before they get here; this guards every encoder)."""
+        finite = np.isfinite(vectors).all(axis=1) if vectors.ndim == 2 else np.ones(len(keys), dtype=bool)
+        if not finite.all():
+            logger.warning("%s: %d of %d new vectors hold NaN or Infinity: they are not cached", task,
+                           int((~finite).sum()), len(keys))
+            keys, vectors = [k for k, ok in zip(keys, finite, strict=True) if ok], vectors[finite]
+        if keys:
+            self.cache.add(keys, vectors)
 
     def _answer(self, keys: list[str], new_keys: list[str], new: np.ndarray | None) -> np.ndarray:
         """The vectors of ``keys`` in order: the new ones from ``new`` (rows in ``new_keys`` order), the rest
