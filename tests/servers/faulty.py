@@ -43,10 +43,10 @@ def scores(documents: list, values: Callable[[int], object]) -> str:
 
 class FaultyServer:
     def __init__(self, embed: Callable[[list, int], str | Reply] | None = None,
-                 rerank: Callable[[list, int], str | Reply] | None = None, status: int = 200):
+                 rerank: Callable[[list, int], str | Reply] | None = None, status: int = 200, model: str = MODEL):
         self.embed = embed or (lambda texts, n: vectors(texts, lambda i: [1.0, 0.5 + i]))
         self.rerank = rerank or (lambda docs, n: scores(docs, lambda i: 0.5))
-        self.status = status
+        self.status, self.model = status, model
         self.counts: dict[str, int] = {}
         self.times: dict[str, list[float]] = {}
 
@@ -93,7 +93,7 @@ class FaultyServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if not self._refused():
-                    self._send(Reply(json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]})))
+                    self._send(Reply(json.dumps({"object": "list", "data": [{"id": server.model, "object": "model"}]})))
 
             def do_POST(self) -> None:  # noqa: N802
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
