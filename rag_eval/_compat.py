@@ -13,7 +13,8 @@ would silently lose speed or bit-identity with mteb, or every task would be mark
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
@@ -184,3 +185,42 @@ def set_hf_offline_flags(hub: bool, datasets: bool) -> None:
         for attr in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
             if hasattr(dconfig, attr):
                 setattr(dconfig, attr, True)
+
+
+#: modules that bind ``tqdm`` at import and pass ``disable=`` themselves (bm25s: ``not show_progress``, never
+#: False from mteb; mteb's HybridSearch: no switch at all), so neither tqdm's defaults nor mteb's
+#: ``show_progress_bar`` reach their bars
+_BAR_MODULES = ("mteb.models.hybrid_wrappers", "bm25s", "bm25s.tokenization", "bm25s.scoring")
+
+
+@contextmanager
+def quiet_bars(quiet: bool) -> Iterator[None]:
+    """Inside the block (when ``quiet``), the progress bars of :data:`_BAR_MODULES` are disabled (eval.verbosity
+    below 2); the modules get their own ``tqdm`` back after it."""
+    if not quiet:
+        yield
+        return
+    import logging
+
+    bm25s_logger = logging.getLogger("bm25s")  # bm25s sets DEBUG on import
+    level = bm25s_logger.level
+    bm25s_logger.setLevel(logging.WARNING)
+    swapped = []
+    for name in _BAR_MODULES:
+        module = sys.modules.get(name)
+        original = getattr(module, "tqdm", None)
+        if original is None:
+            continue
+
+        def silent(*args: Any, _tqdm: Any = original, **kwargs: Any) -> Any:
+            kwargs["disable"] = True
+            return _tqdm(*args, **kwargs)
+
+        module.tqdm = silent
+        swapped.append((module, original))
+    try:
+        yield
+    finally:
+        for module, original in swapped:
+            module.tqdm = original
+        bm25s_logger.setLevel(level)

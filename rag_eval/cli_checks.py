@@ -26,6 +26,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from rag_eval.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ConfigError, Terminated
+from rag_eval.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ConfigError, Terminated, redact, register_secret
 
 PREFIX = "rag_eval: error: "
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
@@ -77,25 +78,120 @@ def _check_folders(config: DictConfig) -> None:
 # --------------------------------------------------------------------------- signals
 
 
+#: seconds the main thread has to take a signal before the watchdog answers for it (a library's C code,
+#: e.g. a tokenizer on a huge text, runs no Python signal handler until it returns)
+SIGNAL_GRACE_S = 1.5
+_signals = {"seen": 0, "answered": 0}
+_signals_lock = threading.Lock()
+
+
+def _answered() -> None:
+    with _signals_lock:
+        _signals["answered"] += 1
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    _answered()
     raise Terminated()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    _answered()
+    signal.default_int_handler(signum, frame)
 
 
 def install_sigterm() -> None:
     """SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) in the main thread: the run stops
     as on Ctrl-C (finished tasks recorded, one line, exit 130) instead of dying silently. Ctrl-C gets
-    Python's own handler back (``__main__`` answers it itself while it imports), unless it is ignored."""
+    Python's own handler back (``__main__`` answers it itself while it imports), unless it is ignored.
+
+    A watchdog thread hears each signal at once (``signal.set_wakeup_fd``): when the main thread has not
+    taken it within ``SIGNAL_GRACE_S`` (it is inside C code), the watchdog prints the one line itself
+    (what is finished on disk, from :data:`rag_eval.errors.stop_line`) and exits 130."""
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _raise_interrupt)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_terminated)
+    _start_watchdog()
+
+
+def _start_watchdog() -> None:
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    try:
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread of the main interpreter
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    threading.Thread(target=_watch, args=(read_fd,), name="rag_eval-signal-watchdog", daemon=True).start()
+
+
+def _watch(read_fd: int) -> None:
+    import time
+
+    from rag_eval import errors
+
+    while True:
+        try:
+            data = os.read(read_fd, 64)
+        except OSError:
+            return
+        caught = [n for n in data if n in (signal.SIGINT, signal.SIGTERM)]
+        if not caught:
+            continue
+        with _signals_lock:
+            _signals["seen"] += len(caught)
+            wanted = _signals["seen"]
+        deadline = time.monotonic() + SIGNAL_GRACE_S
+        while time.monotonic() < deadline and _signals["answered"] < wanted:
+            time.sleep(0.02)
+        if _signals["answered"] >= wanted:
+            continue
+        name = signal.Signals(caught[-1]).name
+        line = None
+        try:
+            line = errors.stop_line(name) if errors.stop_line is not None else None
+        except Exception:  # noqa: BLE001 - the line below still answers
+            line = None
+        if line is None:
+            line = (f"interrupted ({name}) before any task started or while the reports were written; "
+                    "finished result files stay on disk (rerun with eval.overwrite_results=false to resume)")
+        try:
+            sys.stderr.write(f"rag_eval: {redact(line)}\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(EXIT_INTERRUPTED)
 
 
 # --------------------------------------------------------------------------- the wrapper
 
 
+_KEY_OVERRIDE = re.compile(r"^(\+{0,2}[\w.]*api_key)=(?!null$)(?!\$\{)([^,\[\]{}()\s]+)$")
+KEY_ENV_PREFIX = "RAG_EVAL_OVERRIDE_API_KEY_"
+
+
+def keys_out_of_overrides(argv: list[str]) -> list[str]:
+    """``argv`` with each ``...api_key=<key>`` override turned into ``...api_key=${oc.env:<VAR>}``, the key
+    moved into that environment variable of this process (its jobs inherit it). Hydra then never sees
+    the key: not in a multirun's launcher lines, the saved overrides, ``.hydra/`` or a job's log."""
+    out = []
+    for arg in argv:
+        match = _KEY_OVERRIDE.match(arg)
+        if match:
+            var = f"{KEY_ENV_PREFIX}{len(out)}"
+            os.environ[var] = match.group(2)
+            register_secret(match.group(2))
+            arg = f"{match.group(1)}=${{oc.env:{var}}}"
+        out.append(arg)
+    return out
+
+
 def run(app: Callable[[], Any]) -> None:
     """Run the Hydra ``app``; Hydra's errors, storage faults and interrupts end in one line."""
+    sys.argv[1:] = keys_out_of_overrides(sys.argv[1:])
     user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors instead of printing them
     logging.raiseExceptions = False  # a log line a full disk cannot take must not print a traceback
@@ -120,7 +216,7 @@ def run(app: Callable[[], Any]) -> None:
         line = None if user_wants_traces else one_line(exc)
         if line is None:
             raise  # a bug, or HYDRA_FULL_ERROR=1 from the user: the whole traceback
-        print(PREFIX + line, file=sys.stderr)
+        print(PREFIX + redact(line), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
 
 

@@ -10,18 +10,58 @@ whose one line says which tasks are finished on disk and which are not; the CLI 
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
+
 EXIT_BAD_INPUT = 2
 EXIT_TASK_FAILED = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's code for Ctrl-C (SIGTERM exits the same way)
 
 
+#: API keys in use (``register_secret``): cut from every message, record and log line
+_SECRETS: set[str] = set()
+#: a credential however it reaches a message (a server echoing the Authorization header, an override)
+_CREDENTIAL = re.compile(r"(?i)\b(bearer\s+|api[_-]?key\s*[=:]\s*['\"]?)(?!\*\*\*)(?!null\b)[^\s'\",;)\]}]+")
+REDACTED = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Remember an API key so that :func:`redact` cuts it from any text (messages, records, logs)."""
+    if value and len(str(value)) >= 4:
+        _SECRETS.add(str(value))
+
+
+def redact(text: str) -> str:
+    """``text`` without any registered API key nor any ``Bearer <token>`` / ``api_key=<value>``."""
+    text = str(text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts API keys from each record's final message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logging's own business
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
 class ConfigError(ValueError):
-    """Bad input: the message is one line, names what is wrong and how to fix it."""
+    """Bad input: the message is one line, names what is wrong and how to fix it (API keys redacted)."""
 
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(redact(" ".join(str(message).split())))
 
 
 class HubError(ConfigError):
@@ -40,6 +80,11 @@ class StorageError(ConfigError):
     """
 
 
+#: while a run is under way: the one line a signal ends it with (``stop_line("SIGTERM")``), for the CLI's
+#: signal watchdog when the main thread is inside C code and cannot take the signal (None: no run)
+stop_line: Callable[[str], str] | None = None
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread by the CLI's handler so that it stops like Ctrl-C."""
 
@@ -52,7 +97,7 @@ class RunInterrupted(KeyboardInterrupt):
     exit_code = EXIT_INTERRUPTED
 
     def __init__(self, message: str, finished: list[str], unfinished: list[str]):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(redact(" ".join(str(message).split())))
         self.finished, self.unfinished = finished, unfinished
 
 

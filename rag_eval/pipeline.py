@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rag_eval import errors
 from rag_eval.config import RunConfig, load_config
-from rag_eval.errors import ConfigError, RunInterrupted
+from rag_eval.errors import ConfigError, RedactingFilter, RunInterrupted
 from rag_eval.results import JobInfo, JobRecord, ResultPlace, TaskOutcome, check_writable, planned_task, write_failures
 
 logger = logging.getLogger("rag_eval")
@@ -60,8 +61,11 @@ def _setup_logging(verbosity: int, multirun: bool = False) -> None:
     job_logger.setLevel(logging.INFO if verbosity >= 2 or (multirun and verbosity >= 1) else logging.WARNING)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    for handler in logging.getLogger().handlers:  # console and Hydra's job log: never an API key
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     # mteb and sentence-transformers talk a lot at INFO: keep them at WARNING unless debugging
-    for name in ("mteb", "sentence_transformers", "transformers", "datasets", "httpx"):
+    for name in ("mteb", "sentence_transformers", "transformers", "datasets", "httpx", "bm25s"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
     if verbosity < 2:  # library progress bars (weights, dataset maps) are noise in a summary run
         import datasets
@@ -136,6 +140,12 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
         record.task_done(outcome)
 
     outcomes: list[TaskOutcome] = []  # the stages append as they go: an interrupt still knows what finished
+
+    def stop_line(signal_name: str) -> str:  # the CLI's watchdog, when this thread cannot take a signal
+        job_logger.info("%s", record.finish(error=f"interrupted ({signal_name})"))
+        return _stop_summary(signal_name, tasks, outcomes)[0]
+
+    errors.stop_line = stop_line
     try:
         _run_stages(run, tasks, alone, output_folder, record, done, outcomes)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through the CLI's handler
@@ -145,6 +155,8 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
     except BaseException as exc:  # a config error, a full disk, a crash: the record says where it stopped
         job_logger.info("%s", record.finish(error=f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]))
         raise
+    finally:
+        errors.stop_line = None
     scores = RunScores(outcomes)
     write_failures(outcomes, output_folder)  # failed tasks have no result file: keep them visible
     summary = record.finish()
@@ -199,20 +211,26 @@ def interrupted(exc: KeyboardInterrupt, tasks: list[Any], outcomes: list[TaskOut
     from rag_eval.report import write_reports
 
     signal_name = getattr(exc, "signal_name", "SIGINT")
-    sweep = len({o.top_k for o in outcomes if o.top_k is not None}) > 1
     settled = [o for o in outcomes if o.finished or o.status in ("failed", "skipped")]
+    line, finished, unfinished = _stop_summary(signal_name, tasks, outcomes)
+    try:
+        write_failures(settled, output_folder)
+        if finished or any(o.status == "failed" for o in outcomes):
+            write_reports(output_folder)
+    except ConfigError as error:  # the disk: the interrupt's line still comes first
+        logger.error("%s", error)
+    return RunInterrupted(line, finished, unfinished)
+
+
+def _stop_summary(signal_name: str, tasks: list[Any], outcomes: list[TaskOutcome]) -> tuple[str, list, list]:
+    """The line of a run stopped by ``signal_name``, its finished and its unfinished labels."""
+    sweep = len({o.top_k for o in outcomes if o.top_k is not None}) > 1
     finished = [_label(o, sweep) for o in outcomes if o.finished]
     failed = [_label(o, sweep) for o in outcomes if o.status == "failed"]
     skipped = [_label(o, sweep) for o in outcomes if o.status == "skipped"]
     started = {o.task for o in outcomes}
     unfinished = [_label(o, sweep) for o in outcomes if not o.finished and o.status not in ("failed", "skipped")]
     unfinished += [t.metadata.name for t in tasks if t.metadata.name not in started]
-    try:
-        write_failures(settled, output_folder)
-        if finished or failed:
-            write_reports(output_folder)
-    except ConfigError as error:  # the disk: the interrupt's line still comes first
-        logger.error("%s", error)
 
     def names(labels: list[str]) -> str:
         return ", ".join(labels) if labels else "none"
@@ -224,7 +242,7 @@ def interrupted(exc: KeyboardInterrupt, tasks: list[Any], outcomes: list[TaskOut
         parts.append(f"skipped (the model cannot score them): {names(skipped)}")
     parts.append(f"not finished: {names(unfinished)}")
     parts.append("rerun with eval.overwrite_results=false to resume")
-    return RunInterrupted("; ".join(parts), finished, unfinished)
+    return "; ".join(parts), finished, unfinished
 
 
 def _run_stages(run: RunConfig, tasks: list[Any], alone: bool, output_folder: Path, record: JobRecord,

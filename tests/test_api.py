@@ -14,13 +14,17 @@ import urllib.request
 import pytest
 
 from rag_eval.errors import ConfigError
-from tests.conftest import build_retrieval_repo, lay_out_hf_cache, local_task, reranking_source, run_cli
+from tests.conftest import ROOT, build_retrieval_repo, lay_out_hf_cache, local_task, reranking_source, run_cli
 from tests.servers.broken import MODEL, BrokenServer
+from tests.servers.faulty import MODEL as FAULTY_MODEL
+from tests.servers.faulty import FaultyServer, Reply, scores, vectors
 from tests.servers.infinity import API_KEY, EMBEDDER, RERANKER, InfinityServer, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 CRANFIELD, STSB = "retrieval/cranfield-en", "sts/stsbenchmark-en"
+DEMO_STS = ROOT / "rag_eval" / "demo_data" / "sts" / "stsb-zh-mini"
+DEMO_RETRIEVAL = ROOT / "rag_eval" / "demo_data" / "retrieval" / "cmrc2018-zh-mini"
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +205,133 @@ def test_evalscope_config_with_api_models_and_task_types(server, tmp_path, cmteb
     for name, split in CMTEB_RERANKING.items():
         for metric in ("map_at_1000", "mrr_at_10", "ndcg_at_10"):
             assert scores[name][split][metric] == pytest.approx(local[name][split][metric], abs=0.02), (name, metric)
+
+
+# --------------------------------------------------------------------------- a misbehaving server (servers/faulty.py)
+
+FAULT_KEY = "sk-proj-FAULTY0123456789abcdef"
+
+
+def _faulty_cfg(srv, out, *, reranker: bool = False, **model) -> dict:
+    ev = {"tasks": [local_task("Stsb", "STS", DEMO_STS)], "limits": 6, "output_folder": str(out), "verbosity": 0}
+    cfg = {"model": {"model_name": FAULTY_MODEL, "api_base": srv.api_base, "max_retries": 1, **model}, "eval": ev}
+    if reranker:
+        ev.update(tasks=[local_task("Cmrc", "Retrieval", DEMO_RETRIEVAL)], limits=3, top_k=3)
+        cfg["reranker"] = {"model_name": FAULTY_MODEL, "api_base": srv.api_base, "is_cross_encoder": True,
+                           "max_retries": 1}
+    return cfg
+
+
+def test_api_key_echoed_by_the_server_is_on_no_disk_and_no_screen(tmp_path):
+    """A 401 whose body echoes ``Authorization: Bearer <key>`` (as real providers do): the one line says
+    ``Bearer ***``; the key is in no file of the output folder (job record included), nor on stdout / stderr,
+    nor in a multirun's launcher lines (Hydra is handed ``${oc.env:...}``, never the key)."""
+    out = tmp_path / "out"
+    with FaultyServer(status=401) as srv:
+        proc = run_cli("-m", "model=api", f"model.api_base={srv.api_base}", f"model.model_name={FAULTY_MODEL}",
+                       f"model.api_key={FAULT_KEY}", f"eval.tasks=[{{name: Stsb, type: STS, path: {DEMO_STS}}}]",
+                       "eval.limits=4", "eval.seed=1,2", f"eval.output_folder={out}", "eval.verbosity=0",
+                       f"hydra.sweep.dir={tmp_path}/sweep", timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"rag_eval: error: HTTP 401 from {srv.api_base}/models ({{\"error\": {{\"message\": \"Incorrect API key "
+        "provided: Bearer ***\"}}): the server refused the API key: set model.api_key or one of RAG_EVAL_API_KEY, "
+        "OPENAI_API_KEY")
+    assert "Launching 2 jobs" in proc.stdout + proc.stderr  # the launcher's lines were printed ...
+    assert FAULT_KEY not in proc.stdout + proc.stderr  # ... without the key
+    files = [p for folder in (out, tmp_path / "sweep") for p in folder.rglob("*") if p.is_file()]
+    assert any(p.parent.name == ".runs" for p in files), files  # the job record was written
+    leaked = [str(p) for p in files if FAULT_KEY.encode() in p.read_bytes()]
+    assert not leaked
+
+
+def _one_line(cfg: dict) -> str:
+    from rag_eval import run_task
+
+    with pytest.raises(ConfigError) as info:
+        run_task(cfg)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def _no_cache(out) -> list:
+    return [p for p in (out / ".cache").rglob("*.npy")] if (out / ".cache").exists() else []
+
+
+@pytest.mark.parametrize("case", ["nan", "infinity", "boolean", "width"])
+def test_malformed_embeddings_are_refused_and_never_cached(tmp_path, case):
+    """NaN / Infinity / ``true`` in a vector, or a width that changes between requests: one line naming the
+    endpoint, nothing cached; the rerun against the fixed server then succeeds."""
+    answers = {"nan": lambda t, n: vectors(t, lambda i: [1.0, "NaN"]),
+               "infinity": lambda t, n: vectors(t, lambda i: ["Infinity", 1.0]),
+               "boolean": lambda t, n: vectors(t, lambda i: ["true", 1.0]),
+               "width": lambda t, n: vectors(t, lambda i: [1.0, 0.5 + i] + [0.0] * n)}
+    out = tmp_path / "out"
+    with FaultyServer(embed=answers[case]) as srv:
+        url = f"{srv.api_base}/embeddings"
+        msg = _one_line(_faulty_cfg(srv, out, encode_kwargs={"batch_size": 4}))
+    expected = {
+        "nan": f"malformed response from {url}: non-finite embedding values (4, the first nan); nothing of this "
+               "answer was cached: fix the server and rerun",
+        "infinity": f"malformed response from {url}: non-finite embedding values (4, the first inf); nothing of "
+                    "this answer was cached: fix the server and rerun",
+        "boolean": f"malformed response from {url}: data[0].embedding holds true, not a number; nothing of this "
+                   "answer was cached: fix the server and rerun",
+        "width": f"malformed response from {url}: embeddings of width 3 after earlier ones of width 2: a model "
+                 "must answer one width; nothing of this answer was cached: fix the server (or set "
+                 "model.dimensions) and rerun"}
+    assert msg == expected[case]
+    assert not _no_cache(out)
+    from rag_eval import run_task
+
+    with FaultyServer() as fixed:
+        assert run_task(_faulty_cfg(fixed, out, encode_kwargs={"batch_size": 4})).ok
+
+
+@pytest.mark.parametrize("case", ["infinity", "boolean"])
+def test_malformed_rerank_scores_are_refused_and_never_cached(tmp_path, case):
+    out = tmp_path / "out"
+    value = {"infinity": "Infinity", "boolean": "true"}[case]
+    with FaultyServer(rerank=lambda d, n: scores(d, lambda i: value)) as srv:
+        msg = _one_line(_faulty_cfg(srv, out, reranker=True))
+    url = f"{srv.api_base}/rerank"
+    assert msg == {
+        "infinity": f"malformed response from {url}: non-finite relevance_score values (1, the first inf); nothing "
+                    "of this answer was cached: fix the server and rerun",
+        "boolean": f"malformed response from {url}: result 0 has no valid index / relevance_score (got "
+                   '{"index": 0, "relevance_score": true}); nothing of this answer was cached: fix the server and '
+                   "rerun"}[case]
+    assert not [p for p in out.rglob("*") if p.is_file() and "Infinity" in p.read_text(errors="replace")]
+
+
+def test_a_dripping_body_is_bounded_by_request_timeout(tmp_path):
+    """One byte every 0.5 s: request_timeout=1 bounds the whole request (each try), not each read."""
+    import time
+
+    with FaultyServer(embed=lambda t, n: Reply(vectors(t, lambda i: [1.0, 2.0]), drip_s=0.5)) as srv:
+        start = time.monotonic()
+        msg = _one_line(_faulty_cfg(srv, tmp_path / "out", request_timeout=1, max_retries=0))
+        took = time.monotonic() - start
+    assert msg == (f"{srv.api_base}/embeddings did not answer within request_timeout=1 s (1 tries): raise "
+                   "model.request_timeout or check the server")
+    assert took < 60  # not a timing claim: the undripped body alone would take minutes
+
+
+def test_a_body_cut_midway_is_retried_and_retry_after_honoured(tmp_path):
+    """A chunked body closed mid-way (ChunkedEncodingError) is retried under max_retries; a 429 with
+    ``Retry-After: 1`` is retried after (at least) that second, not after the 0.5 s backoff."""
+    from rag_eval import run_task
+
+    def embed(texts, n):
+        if n == 0:
+            return Reply(vectors(texts, lambda i: [1.0, 2.0]), cut=True)
+        if n == 1:
+            return Reply("{}", status=429, headers={"Retry-After": "1"})
+        return vectors(texts, lambda i: [1.0, 0.5 + i])
+
+    with FaultyServer(embed=embed) as srv:
+        assert run_task(_faulty_cfg(srv, tmp_path / "out", max_retries=2, encode_kwargs={"batch_size": 64})).ok
+    times = srv.times["embeddings"]
+    assert srv.counts["embeddings"] >= 3
+    assert times[2] - times[1] >= 1.0

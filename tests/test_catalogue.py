@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import CONF, ROOT, cli_env
 
 DEMO = ROOT / "rag_eval" / "demo_data"
+CMRC = f"eval.tasks=[{{name: Cmrc, type: Retrieval, path: {DEMO}/retrieval/cmrc2018-zh-mini}}]"
 
 
 def _options(group: str) -> str:
@@ -167,6 +168,14 @@ CATALOGUE = [
         E + "model[0].hybrid.fusion is 'max': use one of rrf, dbsf, rsf"),
     Row("hybrid-weights", ("model=hybrid_bm25_minilm", "model.hybrid.weights=[1]"), 2,
         E + "model[0].hybrid.weights must be 2 numbers (one per model) or null for equal"),
+    Row("hybrid-weights-negative", ("model=hybrid_bm25_minilm", "model.hybrid.weights=[-1,0]"), 2,
+        E + "model[0].hybrid.weights is [-1, 0]: use numbers >= 0, at least one above 0 (or null for equal)"),
+    Row("hybrid-weights-all-zero", ("model=hybrid_bm25_minilm", "model.hybrid.weights=[0,0.0]"), 2,
+        E + "model[0].hybrid.weights is [0, 0.0]: use numbers >= 0, at least one above 0 (or null for equal)"),
+    Row("bm25-k1-negative", ("model=bm25", "model.model_kwargs.k1=-3"), 2,
+        E + "model[0].model_kwargs.k1 is -3: use a number >= 0 (bm25s' default 1.5)"),
+    Row("bm25-b-range", ("model=bm25", "model.model_kwargs.b=7"), 2,
+        E + "model[0].model_kwargs.b is 7: use a number from 0 to 1 (bm25s' default 0.75)"),
     Row("hybrid-rrf-k", ("model=hybrid_bm25_minilm", "model.hybrid.rrf_k=-1"), 2,
         E + "model[0].hybrid.rrf_k is -1: use an integer >= 0 (default 60)"),
     Row("hybrid-sub-model-top-k", ("model=hybrid_bm25_minilm", "model.hybrid.sub_model_top_k=0"), 2,
@@ -188,6 +197,9 @@ CATALOGUE = [
         E + "model[0].concurrency is 0: use a number above 0"),
     Row("dimensions-zero", ("model.model_name=m", "model.dimensions=0"), 2,
         E + "model[0].dimensions is 0: use a positive integer or null"),
+    Row("task-names-one-file", (f"eval.tasks=[{{name: Fz Task, type: STS, path: {DEMO}/sts/stsb-zh-mini}}, "
+                                f"{{name: Fz_Task, type: STS, path: {DEMO}/sts/stsb-zh-mini}}]",), 2,
+        E + "eval.tasks names 'Fz Task' and 'Fz_Task', which both map to the result file Fz_Task.json: rename one"),
     Row("hub", ("eval.hub=github",), 2, E + "eval.hub is 'github': use one of huggingface, modelscope"),
     Row("no-tasks", ("eval.tasks=[]",), 2, E + "eval.tasks is empty: name at least one task, e.g. eval=demo"),
     Row("batch-size-zero", ("model.encode_kwargs.batch_size=0",), 2,
@@ -222,10 +234,45 @@ CATALOGUE = [
              E + "task T2Retrieval: dataset 'mteb/T2Retrieval' is not in the local modelscope cache")),
     slow(Row("dry-run-not-ready", ("eval=cmteb", "eval.dry_run=true", "eval.limits=10"), 2,
              E + "dry run: task T2Retrieval: dataset 'mteb/T2Retrieval' is not in the local modelscope cache")),
+    slow(Row("max-seq-length-beyond-positions", ("model.max_seq_length=100000",), 2,
+             E + "model[0].max_seq_length is 100000, more than the 512 positions of ")),
+    slow(Row("reranker-max-seq-length-beyond-positions",
+             ("reranker=ms_marco_minilm_local", "reranker.max_seq_length=100000"), 2,
+             E + "model[1].max_seq_length is 100000, more than the 512 positions of ")),
+    # --- data files: file:line and the fix, not a library's message
+    slow(Row("qrels-not-utf8", ("eval.tasks=[{name: R, type: Retrieval, path: {tmp}/qrels-bytes}]",), 2,
+             E + "{tmp}/qrels-bytes/qrels/test.tsv:3 is not UTF-8 (invalid start byte at byte 4): re-encode the "
+                 "file as UTF-8")),
+    slow(Row("qrels-header-only", ("eval.tasks=[{name: R, type: Retrieval, path: {tmp}/qrels-header}]",), 2,
+             E + "{tmp}/qrels-header/qrels/test.tsv holds no qrels rows (a header at most): add query-id, corpus-id, "
+                 "score lines")),
+    slow(Row("qrels-score-inf", ("eval.tasks=[{name: R, type: Retrieval, path: {tmp}/qrels-inf}]",), 2,
+             E + "{tmp}/qrels-inf/qrels/test.tsv:1 score 'inf' is not a finite number: use an integer relevance "
+                 "(0, 1, 2, ...)")),
+    slow(Row("labels-kinds-across-files", ("eval.tasks=[{name: C, type: Classification, path: {tmp}/cls-across}]",),
+             2, E + "{tmp}/cls-across/test.jsonl:1 label 1 is an integer, but the label at {tmp}/cls-across/"
+                    "train.jsonl:1 is a string: use one kind of label (all strings or all integers) in every file "
+                    "of the task")),
+    slow(Row("labels-kinds-in-one-file", ("eval.tasks=[{name: C, type: Classification, path: {tmp}/cls-within}]",),
+             2, E + "{tmp}/cls-within/train.jsonl:3 label 1 is an integer, but the label at {tmp}/cls-within/"
+                    "train.jsonl:1 is a string: use one kind of label (all strings or all integers) in every file "
+                    "of the task")),
+    slow(Row("pair-label-2", ("eval.tasks=[{name: P, type: PairClassification, path: {tmp}/pairs-2}]",), 2,
+             E + "{tmp}/pairs-2/test.jsonl:2 field 'label' is 2: pair-classification labels are 0 (not a pair) or 1 "
+                 "(a pair)")),
+    # --- eval.verbosity=0: nothing on stderr, mteb's HybridSearch and bm25s bars included
+    slow(Row("bm25-quiet", ("model=bm25", CMRC, "eval.limits=5"), 0, "")),
+    slow(Row("hybrid-quiet", ("model=hybrid_bm25_minilm",
+                              "model.hybrid.models=[{model_type: bm25}, {model_type: bm25, name: bm25-char, "
+                              "model_kwargs: {tokenizer: char}}]", CMRC, "eval.limits=5"), 0, "")),
     # --- unsafe names are sanitised inside the output folder: the run succeeds
     slow(Row("unsafe-names", ("model.name=../../../tmp/escape",
                               f"eval.tasks=[{{name: ../../etc, type: STS, path: {DEMO}/sts/stsb-zh-mini}}]",
                               "eval.limits=12"), 0, "")),
+    # two-stage: mteb names the stage-1 predictions file from the task name (rag_eval gives it the safe one)
+    slow(Row("unsafe-names-two-stage", ("reranker=ms_marco_minilm_local", "eval.limits=3", "eval.top_k=3",
+                                        "eval.tasks=[{name: ../../../../../x, type: Retrieval, path: "
+                                        f"{DEMO}/retrieval/cmrc2018-zh-mini}}]"), 0, "")),
 ]
 
 
@@ -245,6 +292,31 @@ def _command(row: Row, tmp: Path) -> list[str]:
     return [sys.executable, "-m", "rag_eval", *[d for d in defaults if d.split("=", 1)[0] not in given], *args]
 
 
+def _broken_data(tmp: Path) -> None:
+    """The data-file rows' folders: a retrieval folder with a broken qrels file, classification and pair files."""
+    def retrieval(name: str, qrels: bytes) -> None:
+        (tmp / name / "qrels").mkdir(parents=True)
+        (tmp / name / "corpus.jsonl").write_text('{"_id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}\n')
+        (tmp / name / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\n')
+        (tmp / name / "qrels" / "test.tsv").write_bytes(qrels)
+
+    retrieval("qrels-bytes", b"query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td\xff2\t1\n")
+    retrieval("qrels-header", b"query-id\tcorpus-id\tscore\n")
+    retrieval("qrels-inf", b"q1\td1\tinf\n")
+
+    def rows(name: str, file: str, lines: list[str]) -> None:
+        (tmp / name).mkdir(exist_ok=True)
+        (tmp / name / file).write_text("".join(line + "\n" for line in lines))
+
+    rows("cls-across", "train.jsonl", ['{"text": "a", "label": "pos"}', '{"text": "b", "label": "neg"}'])
+    rows("cls-across", "test.jsonl", ['{"text": "a", "label": 1}', '{"text": "b", "label": 0}'])
+    rows("cls-within", "train.jsonl", ['{"text": "a", "label": "pos"}', '{"text": "b", "label": "neg"}',
+                                       '{"text": "c", "label": 1}'])
+    rows("cls-within", "test.jsonl", ['{"text": "a", "label": "pos"}', '{"text": "b", "label": "neg"}'])
+    rows("pairs-2", "test.jsonl", ['{"sentence1": "a", "sentence2": "b", "label": 1}',
+                                   '{"sentence1": "a", "sentence2": "c", "label": 2}'])
+
+
 @pytest.fixture(scope="module")
 def answers(request, tmp_path_factory):
     """Every selected row's command, run concurrently once: {row id: (CompletedProcess, tmp)}."""
@@ -253,6 +325,7 @@ def answers(request, tmp_path_factory):
     (tmp / "bad-sts").mkdir()
     (tmp / "bad-sts" / "test.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n'
                                                 '{"sentence1": "a", "sentence2" "b", "score": 0}\n')
+    _broken_data(tmp)
     selected = {item.callspec.id for item in request.session.items
                 if getattr(item, "originalname", "") == "test_catalogue" and hasattr(item, "callspec")}
     rows = [_row(e) for e in CATALOGUE if _row(e).id in selected]
@@ -287,6 +360,12 @@ def test_catalogue(row: Row, answers):
                    and ".runs" not in p.parts]  # .runs/: the job's record
         assert [(p.relative_to(out).parts[0], p.name) for p in results] == [("tmp__escape", "etc.json")]
         assert all(p.resolve().is_relative_to(out.resolve()) for p in out.rglob("*"))
+    if row.id == "unsafe-names-two-stage":  # the predictions file too: inside, under the safe name
+        out = tmp / "out" / row.id
+        found = list(tmp.rglob("*x_predictions.json"))  # anywhere under the fixture's folder
+        assert found and all(p.resolve().is_relative_to(out.resolve()) and p.parent.name == "predictions"
+                             and p.name == "x_predictions.json" for p in found), found
+        assert "stage1" in {p.relative_to(out).parts[0] for p in found}
 
 
 

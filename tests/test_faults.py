@@ -486,3 +486,65 @@ def test_corrupt_stage1_predictions_are_recomputed(tmp_path, minilm_path, rerank
     for stage in ("stage1", "stage2"):
         assert again["CmrcRetrieval"][stage]["dev"]["main_score"] == pytest.approx(
             first["CmrcRetrieval"][stage]["dev"]["main_score"], abs=1e-6)
+
+
+# --------------------------------------------------------------------------- a huge line, a signal inside C code
+
+
+def _sts_with_a_huge_line(folder: Path, chars: int = 10_000_000) -> Path:
+    """13 pairs of the demo STS file, the 5th pair's first sentence replaced by ``chars`` characters of text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in (DEMO / "sts/stsb-zh-mini/test.jsonl").read_text(encoding="utf-8")
+            .splitlines()[:13]]
+    rows[4]["sentence1"] = ("a long line of words 一段很长的文字 " * (chars // 24 + 1))[:chars]
+    (folder / "test.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                       encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_a_10mb_line_is_read_as_a_bounded_prefix(tmp_path, minilm_path):
+    """The truncation and vocabulary probes tokenise a bounded prefix of each text, and a text far beyond
+    max_seq_length reaches the model as a prefix that still fills it: the 13-pair task ends with a score
+    (it ran for more than 10 minutes when every text was tokenised in full)."""
+    from rag_eval import run_task
+
+    folder = _sts_with_a_huge_line(tmp_path / "huge")
+    scores = run_task({"model": {"model_name_or_path": minilm_path},
+                       "eval": {"tasks": [{"name": "Huge", "type": "STS", "path": str(folder)}],
+                                "output_folder": str(tmp_path / "out"), "verbosity": 0}})
+    assert scores.ok, scores.failed
+    assert -1 <= scores["Huge"]["test"]["cosine_spearman"] <= 1
+
+
+@pytest.mark.subprocess
+def test_sigterm_is_answered_while_the_main_thread_is_inside_c_code(tmp_path, minilm_path):
+    """A tokenizer busy for tens of seconds on one 10 MB text (Rust, no Python signal handler runs until it
+    returns): the CLI's watchdog answers SIGTERM with the run's one line and exit 130 within its grace."""
+    script = (
+        "import sys\n"
+        "from rag_eval import cli_checks, errors\n"
+        "cli_checks.install_sigterm()\n"
+        "errors.stop_line = lambda name: f'interrupted ({name}): finished (on disk): none; not finished: Huge; '"
+        " 'rerun with eval.overwrite_results=false to resume'\n"
+        "from transformers import AutoTokenizer\n"
+        f"tok = AutoTokenizer.from_pretrained({minilm_path!r})\n"
+        "text = 'a long line of words ' * 500_000\n"
+        "print('ready', flush=True)\n"
+        "tok([text] * 4, verbose=False)\n"
+        "print('not interrupted', flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=cli_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == "ready\n", proc.stderr.read()[-2000:]
+    time.sleep(0.5)  # inside the tokenizer's call by now
+    proc.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = proc.communicate(timeout=30)  # unanswered, the call alone runs for a minute or more
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("SIGTERM was not answered while the tokenizer ran")
+    assert proc.returncode == 130, stderr[-2000:]
+    assert stdout == "" and stderr == ("rag_eval: interrupted (SIGTERM): finished (on disk): none; not finished: "
+                                       "Huge; rerun with eval.overwrite_results=false to resume\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from rag_eval.config.schema import (
     RunConfig,
 )
 from rag_eval.errors import ConfigError, check_keys
+from rag_eval.results.layout import task_file_name
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +328,11 @@ def _check_model(m: ModelConfig, where: str) -> None:
         if tokenizer not in BM25_TOKENIZERS:
             raise ConfigError(f"{where}.model_kwargs.tokenizer is {tokenizer!r}: use one of "
                               f"{', '.join(BM25_TOKENIZERS)}")
+        k1, b = m.model_kwargs.get("k1"), m.model_kwargs.get("b")
+        if k1 is not None and (not _is_number(k1) or k1 < 0):
+            raise ConfigError(f"{where}.model_kwargs.k1 is {k1!r}: use a number >= 0 (bm25s' default 1.5)")
+        if b is not None and (not _is_number(b) or not 0 <= b <= 1):
+            raise ConfigError(f"{where}.model_kwargs.b is {b!r}: use a number from 0 to 1 (bm25s' default 0.75)")
     _check_precision(m, where)
 
 
@@ -384,6 +391,9 @@ def _check_retrieval_options(m: ModelConfig, where: str) -> None:
     if weights is not None and (not isinstance(weights, list) or len(weights) != len(built)
                                 or not all(isinstance(w, (int, float)) for w in weights)):
         raise ConfigError(f"{where}.hybrid.weights must be {len(built)} numbers (one per model) or null for equal")
+    if weights is not None and (any(w < 0 for w in weights) or not any(w > 0 for w in weights)):
+        raise ConfigError(f"{where}.hybrid.weights is {weights}: use numbers >= 0, at least one above 0 "
+                          "(or null for equal)")
     rrf_k = m.hybrid.get("rrf_k", 60)
     if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
         raise ConfigError(f"{where}.hybrid.rrf_k is {rrf_k!r}: use an integer >= 0 (default 60)")
@@ -391,6 +401,25 @@ def _check_retrieval_options(m: ModelConfig, where: str) -> None:
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top <= 0):
         raise ConfigError(f"{where}.hybrid.sub_model_top_k is {top!r}: use a positive integer or null")
     m.hybrid = {"models": built, "fusion": fusion, "weights": weights, "rrf_k": rrf_k, "sub_model_top_k": top}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_task_files(ev: Any) -> None:
+    """Two task entries whose names map to one result file (``Fz Task`` and ``Fz_Task``: ``Fz_Task.json``)
+    would overwrite each other: refused before anything runs (mteb's registry names never collide)."""
+    seen: dict[str, str] = {}
+    for entry in ev.tasks:
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        if not isinstance(name, str):
+            continue
+        file = task_file_name(name)
+        if file in seen and seen[file] != name:
+            raise ConfigError(f"eval.tasks names '{seen[file]}' and '{name}', which both map to the result file "
+                              f"{file}: rename one")
+        seen.setdefault(file, name)
 
 
 def _check(run: RunConfig) -> None:
@@ -416,6 +445,7 @@ def _check(run: RunConfig) -> None:
         raise ConfigError(f"eval.hub is {ev.hub!r}: use one of {', '.join(HUBS)}")
     if not ev.tasks and not ev.benchmark and not ev.task_types and not ev.languages:
         raise ConfigError("eval.tasks is empty: name at least one task, e.g. eval=demo")
+    _check_task_files(ev)
     for key, null in (("limits", "all"), ("corpus_size", "all"), ("corpus_chunk_size", "mteb's 50,000")):
         value = getattr(ev, key)
         if value is not None and value <= 0:

@@ -9,8 +9,11 @@ per (query, document) pair. Here:
 
 * **Batching**: ``encode_kwargs.batch_size`` texts per ``/embeddings`` request; the reranker sends one
   request per query with up to ``batch_size`` of its documents; ``concurrency`` requests in flight.
-* **Retries**: timeouts, connection errors, HTTP 429 and 5xx are retried ``max_retries`` times with
-  exponential backoff; ``request_timeout`` seconds per request.
+* **Retries**: timeouts, connection errors (a body cut mid-way included), HTTP 429 and 5xx are retried
+  ``max_retries`` times with exponential backoff, or after the server's ``Retry-After`` (capped at
+  ``RETRY_AFTER_CAP_S``); ``request_timeout`` seconds bound the whole request, its body included.
+* **Validation**: every answer is checked before it is used or cached: embeddings are lists of finite
+  numbers (no booleans), all of one width per model; rerank scores are finite numbers.
 * **Errors**: an unreachable server, HTTP 401/403, a model the server does not serve, any other 4xx
   and a malformed response each raise one :class:`ApiError` line naming the endpoint. They stop the
   run (as bad input does); tasks already finished stay on disk.
@@ -27,8 +30,11 @@ Prompts are applied here (the server applies none): mteb's prompt keys, as for a
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from rag_eval import _compat
-from rag_eval.errors import ConfigError
+from rag_eval.errors import ConfigError, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ KEY_ENV_VARS = ("RAG_EVAL_API_KEY", "OPENAI_API_KEY")
 RERANK_SCHEMAS = ("cohere", "tei")
 _RETRY_STATUS = {408, 409, 429}
 _BACKOFF_S = 0.5
+RETRY_AFTER_CAP_S = 30.0  # a server's Retry-After is honoured up to this many seconds per wait
 
 
 class ApiError(ConfigError):
@@ -53,9 +60,9 @@ class ApiError(ConfigError):
 
 def api_key_from(configured: str | None) -> str | None:
     """The key to send: the configured one, else the first set of ``KEY_ENV_VARS``."""
-    if configured:
-        return configured
-    return next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
+    key = configured or next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
+    register_secret(key)  # redacted from every message, record and log line from now on
+    return key
 
 
 def api_revision(api_base: str, model_name: str, **settings: Any) -> str:
@@ -91,33 +98,60 @@ class ApiClient:
 
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
+            wait = _BACKOFF_S * 2 ** attempt
             try:
                 if method == "POST":
                     self.requests_sent += 1
-                response = self.session.request(method, url, json=payload, timeout=self.timeout)
+                status, text, retry_after = self._request(method, url, payload)
             except requests.Timeout:
                 if last:
                     raise ApiError(f"{url} did not answer within request_timeout={self.timeout:g} s "
                                    f"({self.max_retries + 1} tries): raise model.request_timeout or check the "
                                    "server") from None
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 if last:
                     raise ApiError(f"cannot reach {url} ({_reason(exc)}): check model.api_base and that the "
                                    "server is running") from None
             else:
-                status = response.status_code
                 if status in absent:
                     return None
                 if status < 400:
                     try:
-                        return response.json()
+                        return json.loads(text)
                     except ValueError:
-                        raise ApiError(f"malformed response from {url}: not JSON "
-                                       f"({_snippet(response.text)!r})") from None
+                        raise ApiError(f"malformed response from {url}: not JSON ({_snippet(text)!r})") from None
                 if status not in _RETRY_STATUS and status < 500 or last:
-                    raise _http_error(url, status, response.text, payload)
-            time.sleep(_BACKOFF_S * 2 ** attempt)
+                    raise _http_error(url, status, text, payload)
+                if retry_after is not None:  # the server says when: honoured, within RETRY_AFTER_CAP_S
+                    wait = max(wait, min(retry_after, RETRY_AFTER_CAP_S))
+            time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, method: str, url: str, payload: dict[str, Any] | None) -> tuple[int, str, float | None]:
+        """One request, its body read whole within ``timeout`` seconds from the start (a body that drips
+        slower is cut at the deadline: requests' own timeout bounds each read, not the whole answer)."""
+        import requests
+
+        deadline = time.monotonic() + self.timeout
+        response = self.session.request(method, url, json=payload, timeout=self.timeout, stream=True)
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (response,))
+        timer.daemon = True
+        timer.start()
+        try:
+            content = response.content
+        except (requests.RequestException, OSError, AttributeError, ValueError) as exc:
+            if time.monotonic() >= deadline:
+                raise requests.Timeout(f"the answer took over {self.timeout:g} s") from None
+            if isinstance(exc, requests.RequestException):
+                raise
+            raise requests.ConnectionError(str(exc)) from None
+        finally:
+            timer.cancel()
+            response.close()
+        if time.monotonic() >= deadline:
+            raise requests.Timeout(f"the answer took over {self.timeout:g} s")
+        text = content.decode(response.encoding or "utf-8", errors="replace")
+        return response.status_code, text, _retry_after(response.headers.get("Retry-After"))
 
     def served_models(self) -> list[str] | None:
         """The model ids ``GET <api_base>/models`` lists (None when the server has no such route)."""
@@ -134,6 +168,57 @@ class ApiClient:
         if served is not None and served and model_name not in served:
             raise ApiError(f"{where}.model_name '{model_name}' is not served at {self.url('models')} "
                            f"(it serves: {', '.join(served[:10])}): fix model_name")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number: ``true`` / ``false`` are not (Python's bool is an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_numbers(values: list[Any], url: str, where: str) -> None:
+    bad = next((v for v in values if not _is_number(v)), None)
+    if bad is not None or any(isinstance(v, bool) for v in values):
+        raise ApiError(f"malformed response from {url}: {where} holds {json.dumps(bad)}, not a number; nothing "
+                       "of this answer was cached: fix the server and rerun")
+
+
+def _check_finite(values: np.ndarray, url: str, what: str) -> None:
+    """Refuse NaN / Infinity (or a number beyond float32) before the answer reaches any cache."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = values[bad].flat[0]
+        raise ApiError(f"malformed response from {url}: non-finite {what} values ({int(bad.sum())}, the first "
+                       f"{first}); nothing of this answer was cached: fix the server and rerun")
+
+
+def _cut(response: Any) -> None:
+    """Shut the socket under ``response`` (from the deadline's timer): a blocked read returns at once."""
+    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds, or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -185,6 +270,8 @@ class ApiEncoder:
         self.model_prompts = model_prompts
         self.max_chars, self.extra_body, self.concurrency = max_chars, dict(extra_body or {}), concurrency
         self.mteb_model_meta = meta
+        self.width: int | None = None  # of the first answer: every later one must match
+        self._lock = threading.Lock()
 
     def prompt_for(self, task_metadata: Any, prompt_type: Any) -> str:
         prompts = self.model_prompts or {}
@@ -226,8 +313,9 @@ class ApiEncoder:
         for pos, item in enumerate(data):
             vector = item.get("embedding") if isinstance(item, dict) else None
             index = item.get("index", pos) if isinstance(item, dict) else pos
-            if not isinstance(vector, list) or not isinstance(index, int) or not 0 <= index < len(texts):
+            if not isinstance(vector, list) or not _is_int(index) or not 0 <= index < len(texts):
                 raise ApiError(f"malformed response from {url}: data[{pos}] has no embedding list / valid index")
+            _check_numbers(vector, url, f"data[{pos}].embedding")
             rows[index] = vector
         try:
             vectors = np.asarray(rows, dtype=np.float32)
@@ -235,6 +323,13 @@ class ApiEncoder:
             raise ApiError(f"malformed response from {url}: embeddings of different lengths") from None
         if vectors.ndim != 2:
             raise ApiError(f"malformed response from {url}: embeddings are not a list of vectors")
+        _check_finite(vectors, url, "embedding")
+        with self._lock:  # one width per model, across requests (and threads)
+            self.width = self.width or vectors.shape[1]
+        if vectors.shape[1] != self.width:
+            raise ApiError(f"malformed response from {url}: embeddings of width {vectors.shape[1]} after earlier "
+                           f"ones of width {self.width}: a model must answer one width; nothing of this answer "
+                           "was cached: fix the server (or set model.dimensions) and rerun")
         return vectors
 
     def similarity(self, a: Any, b: Any) -> Any:
@@ -309,8 +404,11 @@ class ApiReranker:
                 raise ApiError(f"malformed response from {url}: result {pos} is not an object")
             index = item.get("index", pos)
             score = item.get("relevance_score", item.get("score"))
-            if not isinstance(index, int) or not 0 <= index < len(documents) or not isinstance(score, (int, float)):
-                raise ApiError(f"malformed response from {url}: result {pos} has no valid index / relevance_score")
+            if not _is_int(index) or not 0 <= index < len(documents) or not _is_number(score):
+                raise ApiError(f"malformed response from {url}: result {pos} has no valid index / relevance_score "
+                               f"(got {_snippet(json.dumps(item), 80)}); nothing of this answer was cached: fix the "
+                               "server and rerun")
+            _check_finite(np.asarray([score], dtype=np.float32), url, "relevance_score")
             out[index] = score
         if np.isnan(out).any():
             raise ApiError(f"malformed response from {url}: {int(np.isnan(out).sum())} of {len(documents)} "

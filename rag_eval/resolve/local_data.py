@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,28 +32,33 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return list(iter_jsonl(path))
 
 
+def text_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 text file; a byte that is not UTF-8 is a :class:`DataError` naming ``file:line``."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{lineno} is not UTF-8 ({exc.reason} at byte {exc.start}): "
+                    "re-encode the file as UTF-8"
+                ) from None
+
+
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """The rows of :func:`read_jsonl` one at a time (a large corpus is never held as row dicts)."""
     try:
-        with path.open("rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(
-                        f"{path}:{lineno} is not UTF-8 ({exc.reason} at byte {exc.start}): "
-                        "re-encode the file as UTF-8"
-                    ) from None
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{lineno} is not valid JSON ({exc.msg}): fix or remove the line") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{lineno} must be a JSON object, got {type(row).__name__}")
-                row["__line__"] = lineno
-                yield row
+        for lineno, line in enumerate(text_lines(path), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno} is not valid JSON ({exc.msg}): fix or remove the line") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno} must be a JSON object, got {type(row).__name__}")
+            row["__line__"] = lineno
+            yield row
     except FileNotFoundError:
         raise DataError(f"{path} not found: the dataset folder must hold this file") from None
 
@@ -154,9 +160,16 @@ def read_retrieval(folder: Path, split: str) -> dict[str, Any]:
         if did not in corpus:
             raise DataError(f"{qrels_path}:{lineno} names document '{did}' that is not in {corpus_path.name}")
         try:
-            relevant.setdefault(qid, {})[did] = int(float(score))
+            value = float(score)
         except ValueError:
             raise DataError(f"{qrels_path}:{lineno} score {score!r} is not a number") from None
+        if not math.isfinite(value):
+            raise DataError(f"{qrels_path}:{lineno} score {score!r} is not a finite number: use an integer "
+                            "relevance (0, 1, 2, ...)")
+        relevant.setdefault(qid, {})[did] = int(value)
+    if not relevant:
+        raise DataError(f"{qrels_path} holds no qrels rows (a header at most): add query-id, corpus-id, score "
+                        "lines")
     used_queries = [q for q in queries if q in relevant]
     return {
         "corpus": string_dataset(columns),
@@ -171,13 +184,14 @@ def read_retrieval(folder: Path, split: str) -> dict[str, Any]:
 def _tsv_qrels(path: Path) -> list[tuple[int, str, str, str]]:
     """(line, query-id, corpus-id, score) rows of a BEIR ``qrels/<split>.tsv`` (header optional)."""
     rows = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
-            if not row or (lineno == 1 and row[0] == "query-id"):
-                continue
-            if len(row) < 3:
-                raise DataError(f"{path}:{lineno} needs 3 tab-separated columns: query-id corpus-id score")
-            rows.append((lineno, row[0], row[1], row[2]))
+    reader = csv.reader(text_lines(path), delimiter="\t")
+    for row in reader:
+        lineno = reader.line_num
+        if not row or (lineno == 1 and row[0] == "query-id"):
+            continue
+        if len(row) < 3:
+            raise DataError(f"{path}:{lineno} needs 3 tab-separated columns: query-id corpus-id score")
+        rows.append((lineno, row[0], row[1], row[2]))
     return rows
 
 
@@ -252,32 +266,49 @@ def read_sts(folder: Path, split: str):
 
 def read_pair_classification(folder: Path, split: str):
     path = folder / f"{split}.jsonl"
-    first = next(iter(read_jsonl(path)), {})
+    rows = read_jsonl(path)
+    first = next(iter(rows), {})
     target = "label" if "label" in first or "labels" not in first else "labels"
+    for row in rows:
+        if row.get(target) not in (0, 1) or isinstance(row.get(target), bool):
+            value = _field(row, target, path, (int,))
+            raise DataError(f"{path}:{row['__line__']} field '{target}' is {value!r}: pair-classification labels "
+                            "are 0 (not a pair) or 1 (a pair)")
     return _pairs(folder, split, target, "labels", (int,))
 
 
-def _rows(path: Path, text_key: str, out_text: str, out_label: str):
+def _label_kinds(path: Path, rows: list[dict], kind_of: dict[str, tuple[str, Path, int]]) -> None:
+    """Labels are all strings or all integers, within ``path`` and across the files already seen (``kind_of``
+    holds the first label's kind, file and line)."""
+    for row in rows:
+        kind = "a string" if isinstance(row["label"], str) else "an integer"
+        first = kind_of.setdefault("kind", (kind, path, row["__line__"]))
+        if first[0] != kind:
+            raise DataError(f"{path}:{row['__line__']} label {row['label']!r} is {kind}, but the label at "
+                            f"{first[1]}:{first[2]} is {first[0]}: use one kind of label (all strings or all "
+                            "integers) in every file of the task")
+
+
+def _rows(path: Path, text_key: str, out_text: str, out_label: str, kind_of: dict | None = None):
     from datasets import Dataset
 
     rows = read_jsonl(path)
     if not rows:
         raise DataError(f"{path} is empty: the split needs rows")
-    return Dataset.from_dict(
-        {
-            out_text: [_field(r, text_key, path) for r in rows],
-            out_label: [_field(r, "label", path, (int, str)) for r in rows],
-        }
-    )
+    texts = [_field(r, text_key, path) for r in rows]
+    labels = [_field(r, "label", path, (int, str)) for r in rows]
+    _label_kinds(path, rows, {} if kind_of is None else kind_of)
+    return Dataset.from_dict({out_text: texts, out_label: labels})
 
 
 def read_classification(folder: Path, split: str):
     from datasets import DatasetDict
 
+    kind_of: dict = {}  # one kind of label across both files
     return DatasetDict(
         {
-            "train": _rows(folder / "train.jsonl", "text", "text", "label"),
-            split: _rows(folder / f"{split}.jsonl", "text", "text", "label"),
+            "train": _rows(folder / "train.jsonl", "text", "text", "label", kind_of),
+            split: _rows(folder / f"{split}.jsonl", "text", "text", "label", kind_of),
         }
     )
 

@@ -102,7 +102,30 @@ def _static_model(cfg: ModelConfig, folder: Path):
     return SentenceTransformer(modules=modules, device=load_device(cfg))
 
 
-def build_sentence_transformer(cfg: ModelConfig, folder: Path):
+def model_positions(model: Any) -> int | None:
+    """How many tokens ``model`` (a SentenceTransformer or CrossEncoder) can take: its transformer's
+    ``max_position_embeddings`` (less RoBERTa's padding offset); None when it declares none."""
+    modules = model.modules() if hasattr(model, "modules") else []
+    config = next((m.config for m in modules if hasattr(getattr(m, "config", None), "max_position_embeddings")),
+                  None)
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if "roberta" in str(getattr(config, "model_type", "")) or "camembert" in str(getattr(config, "model_type", "")):
+        limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1  # positions start after the padding index
+    return limit
+
+
+def check_max_seq_length(cfg: ModelConfig, model: Any, where: str) -> None:
+    """``max_seq_length`` beyond the model's positions fails deep in torch at the first long text: refused
+    at load time, before anything runs (both encoders)."""
+    limit = model_positions(model) if cfg.max_seq_length else None
+    if limit is not None and cfg.max_seq_length > limit:
+        raise ConfigError(f"{where}.max_seq_length is {cfg.max_seq_length}, more than the {limit} positions of "
+                          f"{cfg.model_name_or_path!r}: use at most {limit}, or null for the model's own")
+
+
+def build_sentence_transformer(cfg: ModelConfig, folder: Path, where: str = "model[0]"):
     """The sentence-transformers model for ``cfg`` read from ``folder`` (no hub access)."""
     from sentence_transformers import SentenceTransformer
 
@@ -144,6 +167,7 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"model {cfg.model_name_or_path!r} could not be loaded from {folder}: {msg}") from None
     if cfg.max_seq_length and cfg.model_type != "static":
+        check_max_seq_length(cfg, model, where)
         model.max_seq_length = cfg.max_seq_length
     if cfg.embed_dim:  # Matryoshka: sentence-transformers keeps the first embed_dim dimensions
         full = model.get_embedding_dimension()
@@ -282,6 +306,7 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
         raise ConfigError(
             f"cross-encoder {cfg.model_name_or_path!r} could not be loaded from {resolved.path}: {msg}"
         ) from None
+    check_max_seq_length(cfg, model, "model[1]")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         encoder = CrossEncoderWrapper(model, query_prefix=cfg.prompt or "")

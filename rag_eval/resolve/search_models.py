@@ -89,6 +89,9 @@ def _load_bm25(cfg: ModelConfig) -> Any:
             jieba.setLogLevel(logging.WARNING)
     try:
         model = mteb.get_model(BM25_MODEL, **kwargs)
+        import bm25s  # noqa: F401  (imported now, not inside the first index: its bars and log level follow verbosity)
+        import bm25s.scoring  # noqa: F401
+        import bm25s.tokenization  # noqa: F401
     except ImportError as exc:
         raise ConfigError(f"model_type bm25 needs mteb's bm25s extra ({' '.join(str(exc).split())[:160]}): "
                           "pip install bm25s PyStemmer") from None

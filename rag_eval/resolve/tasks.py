@@ -25,6 +25,7 @@ from rag_eval import task_types
 from rag_eval.config import EvalConfig
 from rag_eval.errors import ConfigError, check_keys
 from rag_eval.resolve import local_data
+from rag_eval.results import layout
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +51,17 @@ def resolve_tasks(ev: EvalConfig, base_dir: Path | None = None) -> list[Any]:
     elif filters:
         builtin = _filtered(builtin, ev)
     local = [resolve_task(e, ev, where, base_dir) for (e, where), d in zip(entries, declared, strict=True) if d]
-    tasks, seen = [], set()
+    tasks, seen, files = [], set(), {}
     for task in builtin + local:
         name = task.metadata.name
         if name in seen:
             raise ConfigError(f"eval.tasks names '{name}' twice: list each task once")
+        file = layout.task_file_name(name)
+        if file in files:
+            raise ConfigError(f"eval.tasks names '{files[file]}' and '{name}', which both map to the result file "
+                              f"{file}: rename one")
         seen.add(name)
+        files[file] = name
         tasks.append(task)
     if not tasks:
         raise ConfigError(f"eval.task_types {list(ev.task_types)} / eval.languages {list(ev.languages)} leave no "
@@ -205,6 +211,8 @@ def _local_task(name: str, task_type: str, folder: Path, entry: dict, where: str
     attrs: dict[str, Any] = {
         "metadata": metadata,
         "load_data": _local_loader(folder, task_type, own_score_range=True),
+        # mteb names the predictions file from the raw name: a name such as ../../x would climb out
+        "prediction_file_name": property(lambda self: layout.predictions_file_name(self.metadata.name)),
     }
     if task_type == "Clustering":  # evaluate every text (mteb's default embeds 4 % of them)
         attrs["max_fraction_of_documents_to_embed"] = None

@@ -38,6 +38,17 @@ def safe_path_part(text: str) -> str:
     return part or "_"
 
 
+def task_file_name(task: str) -> str:
+    """``<Task>.json``: the result file of ``task`` (two names that give one file are refused up front)."""
+    return safe_path_part(task) + ".json"
+
+
+def predictions_file_name(task: str) -> str:
+    """``<Task>_predictions.json``: what mteb names a task's predictions file, from the safe name (mteb
+    builds it from the raw task name, which for a local task is whatever the user typed)."""
+    return safe_path_part(task) + "_predictions.json"
+
+
 def experiment_name(stage1_model: str, stage1_revision: str, top_k: int | None, variant: str = "",
                     reranker_variant: str = "") -> str:
     """The stage-2 experiment: the stage-1 model, revision and retrieval options, the top_k reranked,
@@ -67,7 +78,7 @@ class ResultPlace:
         return folder / EXPERIMENTS / safe_path_part(self.experiment) if self.experiment else folder
 
     def task_path(self, root: Path, task: str) -> Path:
-        return self.folder(root) / (safe_path_part(task) + ".json")
+        return self.folder(root) / task_file_name(task)
 
     def predictions(self, root: Path) -> Path:
         """The folder mteb writes ``<Task>_predictions.json`` into (``prediction_folder``)."""

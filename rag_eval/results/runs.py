@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag_eval.errors import StorageError
+from rag_eval.errors import StorageError, redact
 from rag_eval.results.files import atomic_write_text
 from rag_eval.results.layout import runs_folder, safe_path_part
 from rag_eval.results.outcome import TaskOutcome
@@ -114,7 +114,7 @@ class JobRecord:
         self.data["updated"] = time.time()
         try:
             # no fsync: a progress note, rewritten after every task (the rename alone keeps it whole)
-            atomic_write_text(self.path, json.dumps(self.data, indent=1, ensure_ascii=False, default=str),
+            atomic_write_text(self.path, redact(json.dumps(self.data, indent=1, ensure_ascii=False, default=str)),
                               fsync=False)
         except (OSError, StorageError) as exc:  # the record helps to follow a run; losing it must not fail it
             if not self._warned:

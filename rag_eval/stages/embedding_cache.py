@@ -182,6 +182,12 @@ class EmbeddingCache(Mapping):
 
 
 
+#: the vocabulary probe reads at most this many characters of each text it samples
+PROBE_CHARS = 2000
+#: the truncation probe reads at most max_seq_length x this many characters of each text
+PROBE_CHARS_PER_TOKEN = 16
+
+
 class CachingEncoder:
     """An mteb encoder that encodes each unique text once and answers repeats from the cache.
 
@@ -227,25 +233,36 @@ class CachingEncoder:
     def similarity_pairwise(self, a: Any, b: Any) -> Any:
         return self.encoder.similarity_pairwise(a, b)
 
-    def _count_truncated(self, task: str, texts: list[str]) -> int:
-        """Log how many texts exceed the model's max_seq_length (the model truncates them)."""
+    def _count_truncated(self, task: str, texts: list[str]) -> list[str]:
+        """Log how many texts exceed the model's max_seq_length (the model truncates them); return the texts
+        to encode, a text far longer than the model reads cut to a prefix that still fills max_seq_length.
+
+        Bounded: only the first ``max_seq_length x PROBE_CHARS_PER_TOKEN`` characters of a text are
+        tokenised, here and (for a text cut) by the model: a 10 MB line costs what a long one does. A text
+        whose prefix does not fill max_seq_length with room to spare is passed whole (the same vectors).
+        """
         model = getattr(self.encoder, "model", None)
         tokenizer, limit = getattr(model, "tokenizer", None), getattr(model, "max_seq_length", None)
         if tokenizer is None or not limit or not callable(tokenizer):
-            return 0
+            return texts
+        budget = limit * PROBE_CHARS_PER_TOKEN
         try:
-            lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
+            ids = tokenizer([t[:budget] for t in texts], add_special_tokens=True, verbose=False)["input_ids"]
         except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
-            return 0
+            return texts
+        lengths = [len(row) for row in ids]
         over = sum(n > limit for n in lengths)
         if over:
-            logger.warning("%s: %d of %d texts are longer than max_seq_length=%d tokens (longest %d) and are "
-                           "truncated", task, over, len(texts), limit, max(lengths))
+            logger.warning("%s: %d of %d texts are longer than max_seq_length=%d tokens (longest %d%s) and are "
+                           "truncated", task, over, len(texts), limit, max(lengths),
+                           "+" if any(len(t) > budget for t in texts) else "")
         self.truncated += over
-        return over
+        # the cut-off word at the prefix's end is far past the max_seq_length tokens the model keeps
+        return [t[:budget] if len(t) > budget and n > limit + 16 else t for t, n in zip(texts, lengths, strict=True)]
 
     def _probe_vocabulary(self, task: str, texts: list[str], n: int = 256) -> None:
-        """Count how many tokens of (the first ``n``) texts the tokenizer maps to its unknown token.
+        """Count how many tokens of (the first ``n``) texts (their first ``PROBE_CHARS`` characters) the
+        tokenizer maps to its unknown token.
 
         An English vocabulary reads most Chinese characters as ``[UNK]``: such a model's scores say
         little about the texts, and the report says so (see :meth:`vocabulary_stats`).
@@ -256,7 +273,7 @@ class CachingEncoder:
         if unk is None or not callable(tokenizer) or not texts:
             return
         try:
-            ids = tokenizer(texts[:n], add_special_tokens=False, verbose=False)["input_ids"]
+            ids = tokenizer([t[:PROBE_CHARS] for t in texts[:n]], add_special_tokens=False, verbose=False)["input_ids"]
         except Exception:  # a tokenizer that cannot batch plain strings: nothing to report
             return
         counts = self._tokens.setdefault(task, [0, 0])
@@ -286,18 +303,29 @@ class CachingEncoder:
                 missing.setdefault(key, text)
         new: np.ndarray | None = None
         if missing:
-            self._count_truncated(task_metadata.name, list(missing.values()))
+            bounded = self._count_truncated(task_metadata.name, list(missing.values()))
             show = kwargs.pop("show_progress_bar", None)
             call = {"task_metadata": task_metadata, "hf_split": hf_split, "hf_subset": hf_subset,
                     "prompt_type": prompt_type, **kwargs}
             with progress(len(missing), task=task_metadata.name, stage=self.stage, step=prompt_step(prompt_type),
                           show=show) as bar:
-                new = self._encode_new(list(missing.values()), call, bar)
-            self.cache.add(list(missing), new)
+                new = self._encode_new(bounded, call, bar)
+            self._store(task_metadata.name, list(missing), new)
             self.texts_encoded += len(missing)
         logger.debug("%s: %d texts, %d encoded, %d from cache", task_metadata.name, len(texts), len(missing),
                      len(texts) - len(missing))
         return self._answer(keys, list(missing), new)
+
+    def _store(self, task: str, keys: list[str], vectors: np.ndarray) -> None:
+        """Cache the new vectors, except any holding NaN / Infinity: never kept, so a rerun encodes them again
+        (a served model's answers are refused before they get here; this guards every encoder)."""
+        finite = np.isfinite(vectors).all(axis=1) if vectors.ndim == 2 else np.ones(len(keys), dtype=bool)
+        if not finite.all():
+            logger.warning("%s: %d of %d new vectors hold NaN or Infinity: they are not cached", task,
+                           int((~finite).sum()), len(keys))
+            keys, vectors = [k for k, ok in zip(keys, finite, strict=True) if ok], vectors[finite]
+        if keys:
+            self.cache.add(keys, vectors)
 
     def _answer(self, keys: list[str], new_keys: list[str], new: np.ndarray | None) -> np.ndarray:
         """The vectors of ``keys`` in order: the new ones from ``new`` (rows in ``new_keys`` order), the rest

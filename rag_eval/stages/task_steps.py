@@ -24,7 +24,7 @@ from typing import Any
 
 from rag_eval import _compat, task_types
 from rag_eval.config import EvalConfig
-from rag_eval.errors import ConfigError
+from rag_eval.errors import ConfigError, redact
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.resolve.sampling import sample_task
 from rag_eval.results import (
@@ -79,7 +79,8 @@ def evaluate_task(model: LoadedModel, task: Any, ev: EvalConfig, encoder: Any = 
     encode_kwargs.setdefault("show_progress_bar", None if ev.verbosity >= 2 else False)
     keep = nullcontext(None) if prediction_folder is None else private_predictions(
         Path(prediction_folder), task.prediction_file_name)
-    with keep as folder, per_item.capture(task, folder) as kept:  # per-item data read before the move
+    # per-item data read before the move; bm25s' and HybridSearch's bars follow eval.verbosity too
+    with keep as folder, per_item.capture(task, folder) as kept, _compat.quiet_bars(ev.verbosity < 2):
         result = mteb.evaluate(
             _chunked_search(encoder if encoder is not None else model.encoder, task, ev.corpus_chunk_size),
             task,
@@ -325,7 +326,7 @@ def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], ex
         if ev.raise_error:
             raise
         outcome.status, outcome.seconds = "failed", time.monotonic() - start
-        outcome.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+        outcome.error = redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:500]
         stage = f" ({outcome.stage})" if outcome.stage else ""
         logger.error("task %s%s FAILED: %s", outcome.task, stage, outcome.error)
         logger.debug("traceback of %s:\n%s", outcome.task, traceback.format_exc())
