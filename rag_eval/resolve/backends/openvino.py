@@ -8,6 +8,7 @@ NNCF's weight compression, which is not a dependency: onnxruntime runs int8.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,10 @@ def cpu_has_bf16() -> bool:
 
 
 def check(cfg: ModelConfig, where: str) -> None:
+    missing = [m for m in ("openvino", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"{where}.backend is openvino, which needs {' and '.join(missing)}: pip install "
+                          "'rag_eval[openvino]'")
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"{where}.precision is {cfg.precision} with backend openvino, which runs fp32 or bf16 on the"
                           " CPU: use precision=fp32/bf16, or backend=onnx for int8")
