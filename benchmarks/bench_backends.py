@@ -34,6 +34,7 @@ from bench_vs_mteb import main_diff, run_mteb  # noqa: E402
 MODELS = Path(os.environ.get("RAG_EVAL_MODELS", Path.home() / ".cache" / "rag_eval-test-models"))
 RERANKER = {"model_name_or_path": str(MODELS / "ms-marco-minilm-l12"), "is_cross_encoder": True,
             "name": "ms-marco", "max_seq_length": 256, "encode_kwargs": {"batch_size": 32}}
+TASK = {"name": "Cranfield", "type": "Retrieval", "path": str(DATA / "retrieval/cranfield-en")}
 DEFAULT_CONFIGS = "torch:fp32,onnx:fp32,openvino:fp32,openvino:bf16,onnx:int8"
 
 
@@ -51,7 +52,7 @@ def _prepare(configs: list[tuple[str, str]], model_path: str) -> tuple[list[tupl
     for backend, precision in configs:
         try:
             cfg = load_config({"model": {"model_name_or_path": model_path, **_model(backend, precision)},
-                               "reranker": {**RERANKER, **_model(backend, precision)}})
+                               "reranker": {**RERANKER, **_model(backend, precision)}, "eval": {"tasks": [TASK]}})
             with Timer() as t:
                 load_bi_encoder(cfg.bi_encoder)
                 load_cross_encoder(cfg.cross_encoder)
@@ -127,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["task", "mteb s", *(f"{b} {p} / mteb" for b, p in configs)], per_task))
 
     # (2) the cross-encoder, two-stage, behind the same stage 1
-    task = {"name": "Cranfield", "type": "Retrieval", "path": str(DATA / "retrieval/cranfield-en")}
-    ev = {"tasks": [task], "limits": mine.rerank_queries, "corpus_size": mine.rerank_docs, "top_k": mine.top_k,
+    ev = {"tasks": [TASK], "limits": mine.rerank_queries, "corpus_size": mine.rerank_docs, "top_k": mine.top_k,
           "verbosity": 0}
     stage1 = {"model_name_or_path": model_path, "name": "minilm", "encode_kwargs": {"batch_size": 32}}
     seed = fresh_dir("bench-backends-seed-")
