@@ -73,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     own.add_argument("--rerank-queries", type=int, default=20)
     own.add_argument("--rerank-docs", type=int, default=300)
     own.add_argument("--top-k", type=int, default=20)
+    own.add_argument("--skip-tasks", default="", help="comma list of benchmark task names to leave out of (1)")
     mine, rest = own.parse_known_args(argv)
     os.environ.setdefault("RAG_EVAL_EXPORT_CACHE", tempfile.mkdtemp(prefix="bench-exports-"))
     args, repeats, model_path, tasks = start(rest, __doc__)
+    tasks = [t for t in tasks if t[0] not in mine.skip_tasks.split(",")]
     flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     flags = next((line.split(":", 1)[1].split() for line in flags.splitlines() if line.startswith("Flags")), [])
     print("cpu flags (bf16 / avx512 / amx): "
