@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     own.add_argument("--rerank-queries", type=int, default=20)
     own.add_argument("--rerank-docs", type=int, default=300)
     own.add_argument("--top-k", type=int, default=20)
+    own.add_argument("--parts", default="1,2", help="which comparisons to run: 1 (one-stage), 2 (cross-encoder)")
     own.add_argument("--skip-tasks", default="", help="comma list of benchmark task names to leave out of (1)")
     mine, rest = own.parse_known_args(argv)
     os.environ.setdefault("RAG_EVAL_EXPORT_CACHE", tempfile.mkdtemp(prefix="bench-exports-"))
@@ -90,13 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     configs, refused = _prepare(configs, model_path)
     for name, line in refused.items():
         print(f"{name}: refused: {line}")
+    if "1" in mine.parts.split(","):
+        _one_stage(configs, repeats, model_path, tasks)
+    if "2" in mine.parts.split(","):
+        _cross_encoder(configs, repeats, model_path, mine)
+    return 0
 
+
+def _one_stage(configs: list, repeats: int, model_path: str, tasks: list) -> None:
+    """(1): cold one-stage runs of each configuration vs plain mteb fp32."""
     from rag_eval import run_task
 
-    # (1) one-stage
     keys = ["mteb", *configs]
     times = {k: {n: [] for n, *_ in tasks} for k in keys}
     diffs = {k: 0.0 for k in configs}
+    task_diffs = {(k, n): 0.0 for k in configs for n, *_ in tasks}
     for rep in range(repeats):
         order = keys[rep % len(keys):] + keys[:rep % len(keys)]
         ref, ours = {}, {}
@@ -114,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                 times[key][n].append(sec)
             shutil.rmtree(out, ignore_errors=True)
         for key in configs:
-            diffs[key] = max(diffs[key], *(main_diff(ours[key, n], ref[n]) for n, *_ in tasks))
+            for n, *_ in tasks:
+                task_diffs[key, n] = max(task_diffs[key, n], main_diff(ours[key, n], ref[n]))
+            diffs[key] = max(task_diffs[key, n] for n, *_ in tasks)
         print(f"rep {rep + 1}/{repeats}: " + ", ".join(
             f"{k if k == 'mteb' else ' '.join(k)} {sum(times[k][n][-1] for n, *_ in tasks):.1f}s" for k in keys),
             flush=True)
@@ -128,8 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     per_task = [[n, median(times["mteb"][n]), *(median(times[k][n]) / median(times["mteb"][n]) for k in configs)]
                 for n, *_ in tasks]
     print(table(["task", "mteb s", *(f"{b} {p} / mteb" for b, p in configs)], per_task))
+    print(table(["task", *(f"{b} {p} main diff" for b, p in configs)],
+                [[n, *(task_diffs[k, n] for k in configs)] for n, *_ in tasks]))
 
-    # (2) the cross-encoder, two-stage, behind the same stage 1
+
+
+def _cross_encoder(configs: list, repeats: int, model_path: str, mine) -> None:
+    """(2): the reranker on each configuration behind the same cached torch stage 1."""
+    from rag_eval import run_task
+
     ev = {"tasks": [TASK], "limits": mine.rerank_queries, "corpus_size": mine.rerank_docs, "top_k": mine.top_k,
           "verbosity": 0}
     stage1 = {"model_name_or_path": model_path, "name": "minilm", "encode_kwargs": {"batch_size": 32}}
@@ -159,7 +177,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{mine.top_k}: the reranker on each configuration (stage-1 embeddings cached)")
     print(table(["reranker", "two-stage s", "time / torch fp32", "max |stage-2 main score diff|"], rows))
     shutil.rmtree(seed, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":
