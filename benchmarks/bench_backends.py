@@ -143,7 +143,6 @@ def _one_stage(configs: list, repeats: int, model_path: str, tasks: list) -> Non
                 [[n, *(task_diffs[k, n] for k in configs)] for n, *_ in tasks]))
 
 
-
 def _cross_encoder(configs: list, repeats: int, model_path: str, mine) -> None:
     """(2): the reranker on each configuration behind the same cached torch stage 1."""
     from rag_eval import run_task

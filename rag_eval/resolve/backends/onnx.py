@@ -7,7 +7,6 @@ onnxruntime CPU kernels for these graphs: OpenVINO runs it where the CPU has bf1
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -16,16 +15,14 @@ import numpy as np
 
 from rag_eval.config import ModelConfig
 from rag_eval.errors import ConfigError
+from rag_eval.resolve.backends.runtime import require
 
 name = "onnx"
 PRECISIONS = (None, "fp32", "int8")
 
 
 def check(cfg: ModelConfig, where: str) -> None:
-    missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ConfigError(f"{where}.backend is onnx, which needs {' and '.join(missing)}: pip install "
-                          "'rag_eval[onnx]'")
+    require(where, name, "onnxruntime")
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"{where}.precision is {cfg.precision} with backend onnx, which runs fp32 or int8 on the CPU:"
                           " use precision=fp32/int8, or backend=openvino for bf16")

@@ -8,13 +8,13 @@ NNCF's weight compression, which is not a dependency: onnxruntime runs int8.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from rag_eval.config import ModelConfig
 from rag_eval.errors import ConfigError
+from rag_eval.resolve.backends.runtime import require
 
 name = "openvino"
 PRECISIONS = (None, "fp32", "bf16")
@@ -27,10 +27,7 @@ def cpu_has_bf16() -> bool:
 
 
 def check(cfg: ModelConfig, where: str) -> None:
-    missing = [m for m in ("openvino", "onnx") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ConfigError(f"{where}.backend is openvino, which needs {' and '.join(missing)}: pip install "
-                          "'rag_eval[openvino]'")
+    require(where, name, "openvino")
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"{where}.precision is {cfg.precision} with backend openvino, which runs fp32 or bf16 on the"
                           " CPU: use precision=fp32/bf16, or backend=onnx for int8")
