@@ -148,6 +148,21 @@ CATALOGUE = [
     Row("precision-and-dtype", ("reranker=ms_marco_minilm_local", "reranker.precision=bf16",
                                 "reranker.model_kwargs.torch_dtype=float16"), 2,
         E + "model[1].precision and model[1].model_kwargs.torch_dtype are both set: keep one"),
+    Row("backend-unknown", ("model.backend=tensorrt",), 2,
+        E + "model[0].backend is 'tensorrt': use one of torch, onnx, openvino"),
+    Row("backend-remote-code", ("model.backend=onnx", "model.trust_remote_code=true"), 2,
+        E + "model[0].backend onnx cannot export a model with remote code (trust_remote_code): use backend=torch"),
+    Row("backend-cuda", ("reranker=ms_marco_minilm_local", "reranker.backend=openvino", "reranker.device=cuda"), 2,
+        E + "model[1].backend is openvino (one CPU process), but model[1].device is 'cuda': use device=cpu, or "
+            "backend=torch on CUDA"),
+    Row("backend-bm25", ("model=bm25", "model.backend=onnx"), 2,
+        E + "model[0].backend onnx does not apply to a bm25 model (no local transformer): use backend=torch"),
+    Row("backend-onnx-bf16", ("model.backend=onnx", "model.precision=bf16"), 2,
+        E + "model[0].precision is bf16 with backend onnx, which runs fp32 or int8 on the CPU: use "
+            "precision=fp32/int8, or backend=openvino for bf16"),
+    Row("backend-openvino-int8", ("model.backend=openvino", "model.precision=int8"), 2,
+        E + "model[0].precision is int8 with backend openvino, which runs fp32 or bf16 on the CPU: use "
+            "precision=fp32/bf16, or backend=onnx for int8"),
     Row("output-dtype", ("model.output_dtype=int3",), 2,
         E + "model[0].output_dtype is 'int3': use one of float16, bfloat16, int8, uint8, int4, uint4, binary or null"),
     Row("search-backend", ("model.search_backend=annoy",), 2,

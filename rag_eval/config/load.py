@@ -17,6 +17,7 @@ from typing import Any
 
 from rag_eval.config.evalscope import is_evalscope, split_evalscope
 from rag_eval.config.schema import (
+    BACKENDS,
     BM25_OPTIONS,
     BM25_TOKENIZERS,
     FUSIONS,
@@ -334,6 +335,29 @@ def _check_model(m: ModelConfig, where: str) -> None:
         if b is not None and (not _is_number(b) or not 0 <= b <= 1):
             raise ConfigError(f"{where}.model_kwargs.b is {b!r}: use a number from 0 to 1 (bm25s' default 0.75)")
     _check_precision(m, where)
+    _check_backend(m, where)
+
+
+def _check_backend(m: ModelConfig, where: str) -> None:
+    """backend: a known runtime, for a local transformer without remote code, on the CPU."""
+    if m.backend not in BACKENDS:
+        raise ConfigError(f"{where}.backend is {m.backend!r}: use one of {', '.join(BACKENDS)}")
+    if m.backend == "torch":
+        return
+    if m.is_api or m.is_search or m.model_type == "static":
+        what = "an API model" if m.is_api else f"a {m.model_type} model"
+        raise ConfigError(f"{where}.backend {m.backend} does not apply to {what} (no local transformer): use "
+                          "backend=torch")
+    if m.trust_remote_code:
+        raise ConfigError(f"{where}.backend {m.backend} cannot export a model with remote code "
+                          f"(trust_remote_code): use backend=torch")
+    devices = m.device if isinstance(m.device, list) else [m.device]
+    if isinstance(m.device, list) or any(d is not None and not str(d).startswith("cpu") for d in devices):
+        raise ConfigError(f"{where}.backend is {m.backend} (one CPU process), but {where}.device is {m.device!r}:"
+                          " use device=cpu, or backend=torch on CUDA")
+    from rag_eval.resolve.backends import EXPORTED
+
+    EXPORTED[m.backend].check(m, where)
 
 
 def _check_precision(m: ModelConfig, where: str) -> None:

@@ -22,6 +22,9 @@ OUTPUT_DTYPES = ("float16", "bfloat16", "int8", "uint8", "int4", "uint4", "binar
 SEARCH_BACKENDS = ("exact", "faiss")
 #: compute precision of a local model (rag_eval/resolve/precision.py): fp32 as loaded, fp16 on CUDA, bf16
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+#: inference runtime of a local encoder (rag_eval/resolve/backends/): torch = sentence-transformers as loaded;
+#: onnx / openvino = its transformer exported once to ONNX and run by onnxruntime / OpenVINO on the CPU
+BACKENDS = ("torch", "onnx", "openvino")
 FUSIONS = ("rrf", "dbsf", "rsf")
 #: model_type bm25: its model_kwargs are mteb's BM25 options plus rag_eval's tokenizer choice
 BM25_TOKENIZERS = ("auto", "char", "jieba")
@@ -54,6 +57,9 @@ class ModelConfig:
     # fp32 (null: as model_kwargs.torch_dtype says), fp16 (CUDA only), bf16 (CPU: autocast; CUDA: weights);
     # part of the cache keys and of the experiment folder name (resolve/precision.py)
     precision: str | None = None
+    # torch | onnx | openvino (CPU; encoder families such as BERT / XLM-R): the transformer's forward pass
+    # runs on onnxruntime / OpenVINO; part of the cache keys and of the experiment folder name (resolve/backends/)
+    backend: str = "torch"
     # --- retrieval options (stage 1): recorded in the result file and the experiment folder name ---
     embed_dim: int | None = None  # Matryoshka: keep the first embed_dim dimensions (sentence-transformers truncate_dim)
     output_dtype: str | None = None  # quantise the vectors (mteb's CompressionWrapper): int8, uint8, int4, binary, ...

@@ -43,6 +43,8 @@ def retrieval_variant(cfg: ModelConfig) -> str:
         parts.append(cfg.output_dtype)
     if cfg.search_backend != "exact":
         parts.append(cfg.search_backend)
+    if cfg.backend != "torch":
+        parts.append(cfg.backend)
     if cfg.precision in ("fp16", "bf16"):
         parts.append(cfg.precision)
     elif cfg.precision == "int8":  # "qint8" (torch's name): "int8" already names output_dtype int8

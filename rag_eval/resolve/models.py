@@ -273,7 +273,17 @@ def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
     name = display_name(cfg, resolved)
     encoder.mteb_model_meta = base.model_copy(update={"name": name, "revision": resolved.revision})
     return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
-                       region=apply_precision(model, cfg))
+                       region=_compute(model, cfg, name, resolved.revision, "model[0]"))
+
+
+def _compute(model: Any, cfg: ModelConfig, name: str, revision: str, where: str) -> Any:
+    """Put ``model`` on its backend and precision; the region each call runs in (resolve/precision.py)."""
+    if cfg.backend == "torch":
+        return apply_precision(model, cfg)
+    from rag_eval.resolve.backends import apply_backend
+
+    apply_backend(model, cfg, name, revision, where)  # the precision is the runtime's (resolve/backends/)
+    return None
 
 
 def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
@@ -315,4 +325,4 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
         overwrites={"name": name, "revision": resolved.revision, "loader": CrossEncoderWrapper}
     )
     return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
-                       region=apply_precision(model, cfg))
+                       region=_compute(model, cfg, name, resolved.revision, "model[1]"))

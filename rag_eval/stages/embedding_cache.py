@@ -463,6 +463,7 @@ def embedding_cache_folder(output_folder: Path, name: str, revision: str, cfg: A
         "precision": cfg.precision,  # truncation changes the vectors; output_dtype is applied after the cache
         "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
+        **({"backend": cfg.backend} if cfg.backend != "torch" else {}),  # absent for torch: older keys stay valid
     }
     if cfg.is_api:  # a served model: the server and the request settings (never the key)
         settings.update(api_base=cfg.api_base, model_name=cfg.model_name, dimensions=cfg.dimensions,

@@ -121,6 +121,7 @@ def score_cache_dir(output_folder: Path, model: Any) -> Path:
         "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
         "api": [cfg.api_base, cfg.model_name, cfg.rerank_schema, cfg.extra_body] if cfg.is_api else None,
+        **({"backend": cfg.backend} if cfg.backend != "torch" else {}),  # absent for torch: older keys stay valid
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return cache_folder(output_folder, "rerank_scores", model.name, model.revision, digest)

@@ -174,6 +174,7 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
             "max_seq_length": cfg.max_seq_length,
             "precision": cfg.precision or str(cfg.model_kwargs.get("torch_dtype", cfg.model_kwargs.get("dtype"))
                                               or "fp32"),
+            "backend": cfg.backend,
             "prompt": cfg.prompt,
             "prompts": cfg.prompts,
             "model_kwargs": {k: str(v) for k, v in cfg.model_kwargs.items()},
