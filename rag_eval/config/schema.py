@@ -23,6 +23,8 @@ SEARCH_BACKENDS = ("exact", "faiss")
 #: compute precision of a local model (rag_eval/resolve/precision.py): fp32 as loaded, fp16 on CUDA, bf16
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 FUSIONS = ("rrf", "dbsf", "rsf")
+#: eval.limits_mode: rag_eval's seeded sample with the whole corpus, or EvalScope's first rows / judged documents
+LIMITS_MODES = ("seeded", "evalscope")
 #: model_type bm25: its model_kwargs are mteb's BM25 options plus rag_eval's tokenizer choice
 BM25_TOKENIZERS = ("auto", "char", "jieba")
 BM25_OPTIONS = frozenset({"k1", "b", "delta", "method", "stopwords", "stemmer_language", "freq_threshold",
@@ -99,6 +101,10 @@ class EvalConfig:
     output_folder: str = "outputs"
     overwrite_results: bool = True
     limits: int | None = None
+    # how limits samples: "seeded" (rag_eval: limits queries / rows drawn with the seed, corpus kept whole, so
+    # every other document stays a distractor) or "evalscope" (EvalScope's: the first limits queries / rows,
+    # and the corpus cut to the documents judged for those queries; see rag_eval/resolve/sampling.py)
+    limits_mode: str = "seeded"
     corpus_size: int | None = None
     # exact search: documents encoded and scored per step (mteb's corpus_chunk_size; null: mteb's 50,000).
     # A step holds about chunk x (2 x dim + queries) x 4 bytes (the vectors themselves go to the cache on
@@ -132,6 +138,19 @@ class RunConfig:
     @property
     def cross_encoder(self) -> ModelConfig | None:
         return self.models[1] if len(self.models) > 1 else None
+
+    def pairs(self) -> list[RunConfig]:
+        """The runs one config asks for, as EvalScope dispatches ``models``: with no cross-encoder, each
+        bi-encoder one-stage in turn; with cross-encoders (listed after the bi-encoders), every
+        bi-encoder x cross-encoder pair two-stage (a retriever x reranker matrix). One model, or one
+        bi-encoder and one cross-encoder, is the run itself."""
+        if len(self.models) <= 1 or len(self.models) == 2 and self.models[1].is_cross_encoder:
+            return [self]
+        bis = [m for m in self.models if not m.is_cross_encoder]
+        ces = [m for m in self.models if m.is_cross_encoder]
+        if not ces:
+            return [RunConfig(models=[m], eval=self.eval) for m in bis]
+        return [RunConfig(models=[b, c], eval=self.eval) for b in bis for c in ces]
 
 
 def package_model_path(package: str) -> str:

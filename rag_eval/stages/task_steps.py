@@ -25,7 +25,7 @@ from rag_eval import _compat
 from rag_eval.config import EvalConfig
 from rag_eval.errors import ConfigError
 from rag_eval.resolve.models import LoadedModel
-from rag_eval.resolve.sampling import sample_task
+from rag_eval.resolve.sampling import sample_task, sample_task_evalscope
 from rag_eval.results import (
     DISK_ERRNOS,
     ResultPlace,
@@ -50,6 +50,8 @@ def prepare_task(task: Any, ev: EvalConfig) -> dict[str, Any]:
     load_builtin_data(task, ev.hub)
     if hasattr(task, "convert_v1_dataset_format_to_v2"):
         task.convert_v1_dataset_format_to_v2(num_proc=None)
+    if ev.limits_mode == "evalscope":
+        return sample_task_evalscope(task, ev.limits)
     return sample_task(task, ev.limits, ev.corpus_size, ev.seed)
 
 
