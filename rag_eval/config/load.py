@@ -436,8 +436,8 @@ def _check(run: RunConfig) -> None:
     if ev.limits_mode not in LIMITS_MODES:
         raise ConfigError(f"eval.limits_mode is {ev.limits_mode!r}: use one of {', '.join(LIMITS_MODES)}")
     if ev.limits_mode == "evalscope" and ev.corpus_size is not None:
-        raise ConfigError(f"eval.corpus_size is {ev.corpus_size} with limits_mode evalscope, whose corpus is the judged "
-                          "documents only: drop corpus_size or use limits_mode seeded")
+        raise ConfigError(f"eval.corpus_size is {ev.corpus_size} with limits_mode evalscope, whose corpus is the "
+                          "judged documents only: drop corpus_size or use limits_mode seeded")
     if ev.hub not in HUBS:
         raise ConfigError(f"eval.hub is {ev.hub!r}: use one of {', '.join(HUBS)}")
     if not ev.tasks and not ev.benchmark and not ev.task_types and not ev.languages:

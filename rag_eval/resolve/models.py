@@ -144,6 +144,7 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"model {cfg.model_name_or_path!r} could not be loaded from {folder}: {msg}") from None
     if cfg.max_seq_length and cfg.model_type != "static":
+        check_max_seq_length(model, cfg)
         model.max_seq_length = cfg.max_seq_length
     if cfg.embed_dim:  # Matryoshka: sentence-transformers keeps the first embed_dim dimensions
         full = model.get_embedding_dimension()
@@ -152,6 +153,28 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
                               f"{cfg.model_name_or_path!r}: use at most {full}")
         model.truncate_dim = cfg.embed_dim
     return model
+
+
+def model_positions(model: Any) -> int | None:
+    """The most tokens the model's transformer takes (its position embeddings; the RoBERTa family reserves
+    ``pad_token_id + 1`` of them); None when it has no such limit (a static model)."""
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        positions = getattr(config, "max_position_embeddings", None)
+        if isinstance(positions, int) and positions > 0:
+            if "roberta" in str(getattr(config, "model_type", "")) and isinstance(config.pad_token_id, int):
+                positions -= config.pad_token_id + 1
+            return positions
+    return None
+
+
+def check_max_seq_length(model: Any, cfg: ModelConfig) -> None:
+    """Refuse (one line, at load time) a ``max_seq_length`` beyond the model's positions: torch would fail deep
+    inside the first long batch."""
+    limit = model_positions(model)
+    if cfg.max_seq_length and limit and cfg.max_seq_length > limit:
+        raise ConfigError(f"max_seq_length {cfg.max_seq_length} is more than the {limit} token positions of "
+                          f"{cfg.model_name_or_path!r}: use at most {limit}, or null for the model's own limit")
 
 
 def model_prompts(cfg: ModelConfig) -> dict[str, str] | None:
@@ -284,6 +307,7 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
         raise ConfigError(
             f"cross-encoder {cfg.model_name_or_path!r} could not be loaded from {resolved.path}: {msg}"
         ) from None
+    check_max_seq_length(model, cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         encoder = CrossEncoderWrapper(model, query_prefix=cfg.prompt or "")
