@@ -220,8 +220,8 @@ def test_evalscope_retriever_reranker_matrix_and_rerank_urls(server, tmp_path, d
     rerankers = [_api(server, RERANKER, is_cross_encoder=True, api_base=f"{server.api_base}/rerank"),
                  {"model_name_or_path": reranker_path, "is_cross_encoder": True}]
     before, reranks = _requests(server, "/v1/embeddings"), _requests(server, "/v1/rerank")
-    matrix = run_task({"eval_backend": "RAGEval", "eval_config": {"tool": "MTEB", "models": [embedder, *rerankers],
-                                                                  "eval": {**ev, "output_folder": str(tmp_path / "m")}}})
+    matrix = run_task({"eval_backend": "RAGEval", "eval_config": {
+        "tool": "MTEB", "models": [embedder, *rerankers], "eval": {**ev, "output_folder": str(tmp_path / "m")}}})
     assert matrix.ok, matrix.failed
     assert _requests(server, "/v1/embeddings") - before == single > 0  # the second pair read the cache
     assert _requests(server, "/v1/rerank") - reranks >= 10  # posted to api_base itself (one request per query)
