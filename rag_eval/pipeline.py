@@ -53,6 +53,25 @@ class RunScores(dict):
     def ok(self) -> bool:
         return not self.failed
 
+    @classmethod
+    def of_runs(cls, parts: dict[str, RunScores]) -> RunScores:
+        """Several runs of one config (several models): ``{label: RunScores}``, with every run's outcomes,
+        and ``failed`` / ``skipped`` keyed ``label/task``."""
+        combined = cls([])
+        for label, part in parts.items():
+            combined[label] = part
+            combined.outcomes += part.outcomes
+            combined.failed.update({f"{label}/{k}": v for k, v in part.failed.items()})
+            combined.skipped.update({f"{label}/{k}": v for k, v in part.skipped.items()})
+        return combined
+
+
+def run_label(run: RunConfig) -> str:
+    """``model`` or ``retriever+reranker``: the key of one run among several of one config."""
+    from rag_eval.resolve.models import expected_name
+
+    return "+".join(expected_name(m) for m in run.models)
+
 
 def _setup_logging(verbosity: int, multirun: bool = False) -> None:
     level = _LEVELS.get(max(0, min(3, verbosity)), logging.INFO)
@@ -95,8 +114,18 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None, job: JobInfo | Non
     from rag_eval import _compat
 
     _compat.check()  # one line if a library lost an internal name rag_eval relies on
+    runs = run.pairs()
     with _imports_frozen():
-        return _run(run, output_folder, base_dir, job)
+        if len(runs) == 1:
+            return _run(run, output_folder, base_dir, job)
+        # EvalScope's dispatch of several models: each bi-encoder in turn, or every retriever x reranker
+        # pair; one after the other (a retriever's embeddings are computed once, then read from the cache)
+        parts: dict[str, RunScores] = {}
+        for i, one in enumerate(runs, 1):
+            label = run_label(one)
+            logger.info("rag_eval: run %d of %d: %s", i, len(runs), label)
+            parts[label if label not in parts else f"{label}#{i}"] = _run(one, output_folder, base_dir, job)
+        return RunScores.of_runs(parts)
 
 
 @contextmanager

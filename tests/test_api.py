@@ -335,3 +335,55 @@ def test_a_body_cut_midway_is_retried_and_retry_after_honoured(tmp_path):
     times = srv.times["embeddings"]
     assert srv.counts["embeddings"] >= 3
     assert times[2] - times[1] >= 1.0
+
+
+def test_evalscope_retriever_reranker_matrix_and_rerank_urls(server, tmp_path, data_dir, reranker_path):
+    """EvalScope's dict with one bi-encoder and two cross-encoders: every pair two-stage, the retriever's
+    embeddings computed once for both; a reranker api_base ending in /rerank is posted to as it is; one
+    ending in /reranks (a 404 here) is refused before stage 1, naming api_base."""
+    from rag_eval import run_task
+    from rag_eval.results import read_jobs
+
+    ev = {"custom_tasks": [{"name": "Cranfield", "data_path": str(data_dir / CRANFIELD)}], "limits": 10,
+          "top_k": 10, "verbosity": 0}
+    embedder = _api(server, encode_kwargs={"batch_size": 64})
+    before = _requests(server, "/v1/embeddings")
+    one = run_task({"eval_backend": "RAGEval", "eval_config": {"tool": "MTEB", "models": [embedder], "eval": {
+        **ev, "output_folder": str(tmp_path / "one")}}})
+    single = _requests(server, "/v1/embeddings") - before
+    rerankers = [_api(server, RERANKER, is_cross_encoder=True, api_base=f"{server.api_base}/rerank"),
+                 {"model_name_or_path": reranker_path, "is_cross_encoder": True}]
+    before, reranks = _requests(server, "/v1/embeddings"), _requests(server, "/v1/rerank")
+    matrix = run_task({"eval_backend": "RAGEval", "eval_config": {
+        "tool": "MTEB", "models": [embedder, *rerankers], "eval": {**ev, "output_folder": str(tmp_path / "m")}}})
+    assert matrix.ok, matrix.failed
+    assert _requests(server, "/v1/embeddings") - before == single > 0  # the second pair read the cache
+    assert _requests(server, "/v1/rerank") - reranks >= 10  # posted to api_base itself (one request per query)
+    assert list(matrix) == [f"{EMBEDDER}+{RERANKER}", f"{EMBEDDER}+ms-marco-minilm-l12"]
+    stage1 = one["Cranfield"]["test"]["ndcg_at_10"]
+    for pair in matrix.values():
+        assert pair["Cranfield"]["stage1"]["test"]["ndcg_at_10"] == stage1
+        assert pair["Cranfield"]["stage2"]["test"]["ndcg_at_10"] != stage1
+    assert len(list((tmp_path / "m" / "stage2").glob("*/*/experiments/*/Cranfield.json"))) == 2
+
+    bad = f"{server.api_base}/reranks"
+    with pytest.raises(ConfigError) as info:
+        run_task({"eval_backend": "RAGEval", "eval_config": {"tool": "MTEB", "models": [
+            embedder, _api(server, RERANKER, is_cross_encoder=True, api_base=bad)],
+            "eval": {**ev, "output_folder": str(tmp_path / "bad")}}})
+    assert str(info.value) == (
+        f"HTTP 404 from {bad}: no such route; this URL was built from model[1].api_base '{bad}' (api_base itself "
+        "when it ends in /rerank or /reranks, else api_base + /reranks on dashscope.aliyuncs.com and api_base + "
+        "/rerank elsewhere): fix model[1].api_base")
+    assert not list((tmp_path / "bad").rglob("Cranfield.json"))  # checked before stage 1
+
+    # stage 2 stops (a malformed answer): the job's line counts stage 1, whose file is on disk
+    with BrokenServer() as broken:
+        with pytest.raises(ConfigError):
+            run_task({"model": embedder, "eval": {"tasks": [local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)],
+                                                  "limits": 5, "top_k": 5, "output_folder": str(tmp_path / "two"),
+                                                  "verbosity": 0},
+                      "reranker": {"model_name": MODEL, "api_base": broken.api_base, "is_cross_encoder": True}})
+    [job] = read_jobs(tmp_path / "two")
+    assert job["status"] == "error" and job["done"]["ok"] == 1 and len(job["planned"]) == 2
+    assert list((tmp_path / "two" / "stage1").glob("*/*/Cranfield.json"))

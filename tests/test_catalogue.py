@@ -145,6 +145,14 @@ CATALOGUE = [
     Row("precision-fp16-cpu", ("model.precision=fp16", "model.device=cpu"), 2,
         E + "model[0].precision is fp16, which needs a CUDA device (model[0].device is 'cpu'): on CPU use "
             "precision=bf16"),
+    Row("torch-dtype-fp16-cpu", ("model.model_kwargs.torch_dtype=float16", "model.device=cpu"), 2,
+        E + "model[0].model_kwargs.torch_dtype is float16, which needs a CUDA device (model[0].device is 'cpu'): on "
+            "CPU use precision=bf16"),
+    Row("limits-mode", ("eval.limits_mode=first",), 2,
+        E + "eval.limits_mode is 'first': use one of seeded, evalscope"),
+    Row("limits-mode-corpus-size", ("eval.limits_mode=evalscope", "eval.corpus_size=500"), 2,
+        E + "eval.corpus_size is 500 with limits_mode evalscope, whose corpus is the judged documents only: drop "
+            "corpus_size or use limits_mode seeded"),
     Row("precision-and-dtype", ("reranker=ms_marco_minilm_local", "reranker.precision=bf16",
                                 "reranker.model_kwargs.torch_dtype=float16"), 2,
         E + "model[1].precision and model[1].model_kwargs.torch_dtype are both set: keep one"),

@@ -82,11 +82,12 @@ def test_unknown_task_suggests_names():
          "eval.top_k is -1: use a positive integer (default 100)"),
         ({"model": {"model_name_or_path": "m", "is_cross_encoder": True}, "eval": {"tasks": ["ATEC"]}},
          "model[0] is a cross-encoder: the first model must be a bi-encoder"),
-        ({"model": [{"model_name_or_path": "a"}, {"model_name_or_path": "b"}], "eval": {"tasks": ["ATEC"]}},
-         "model[1] is a bi-encoder: two-stage needs a cross-encoder second"),
         ({"model": [{"model_name_or_path": "a"}, {"model_name_or_path": "b", "is_cross_encoder": True},
-                    {"model_name_or_path": "c", "is_cross_encoder": True}], "eval": {"tasks": ["ATEC"]}},
-         "3 models given"),
+                    {"model_name_or_path": "c"}], "eval": {"tasks": ["ATEC"]}},
+         "model[2] is a bi-encoder listed after the cross-encoder model[1]: list the bi-encoders first, then the "
+         "cross-encoders (every bi-encoder x cross-encoder pair runs two-stage)"),
+        ({"model": {"model_name_or_path": "m"}, "eval": {"tasks": ["ATEC"], "limits_mode": "first"}},
+         "eval.limits_mode is 'first': use one of seeded, evalscope"),
     ],
 )
 def test_bad_config_is_one_line(cfg, message):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import time
 from typing import Any
 
 from rag_eval.config.schema import ModelConfig
@@ -23,17 +25,100 @@ MODEL_DEFAULTS = {"max_seq_length": 512}
 TOP_K_1X, TOP_K_LEGACY = 10, 5
 
 
+#: EvalScope's TaskConfig keys where the RAGEval backend reads them: where the results go
+WORK_DIR_KEYS = {"work_dir", "no_timestamp", "use_cache"}
+#: the other TaskConfig keys (its native evaluation's), with EvalScope's defaults: the RAGEval backend never reads
+#: them (in EvalScope either); a value other than these is logged as ignored, never dropped silently
+TASK_CONFIG_DEFAULTS: dict[str, Any] = {
+    "model": None, "model_id": None, "model_args": {}, "model_task": "text_generation", "chat_template": None,
+    "datasets": [], "dataset_args": {}, "dataset_dir": None, "dataset_hub": "modelscope", "repeats": 1,
+    "generation_config": {}, "eval_type": None, "limit": None, "eval_batch_size": 1, "rerun_review": False,
+    "enable_progress_tracker": False, "ignore_errors": False, "debug": False, "seed": 42, "api_url": None,
+    "api_key": None, "timeout": None, "stream": None, "judge": None, "analysis_report": False,
+    "collect_perf": True, "sandbox": None, "use_sandbox": False, "sandbox_type": "docker",
+    "sandbox_manager_config": {}, "agent_config": None, "evalscope_version": None,
+    "judge_strategy": None, "judge_worker_num": None, "judge_model_args": {}, "analysis_report_language": None,
+}
+#: TaskConfig keys whose default depends on the machine or the release (a cache folder, a masked key, ...)
+_ANY_VALUE = {"dataset_dir", "api_key", "judge", "evalscope_version", "generation_config", "sandbox_type",
+              "judge_strategy", "judge_worker_num", "judge_model_args", "analysis_report_language"}
+
+
 def is_evalscope(raw: dict) -> bool:
     return "eval_backend" in raw or "eval_config" in raw
 
 
+def task_config_dict(obj: Any) -> dict | None:
+    """The dict form of an object shaped like EvalScope's ``TaskConfig`` (its ``to_dict()``, pydantic
+    ``model_dump()``, a dataclass's fields or ``__dict__``), or None when it is not one. Duck-typed:
+    EvalScope is never imported."""
+    plain = _plain_object(obj)
+    if not isinstance(plain, dict) or not is_evalscope(plain):
+        return None
+    return plain
+
+
+def _plain_object(obj: Any) -> Any:
+    """A config object as plain dicts (recursively for ``eval_config`` and nested objects)."""
+    if obj is None or isinstance(obj, (dict, list, tuple, str, int, float, bool, os.PathLike)):
+        if isinstance(obj, dict):
+            return {k: _plain_object(v) if not isinstance(v, (str, int, float, bool)) else v
+                    for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [_plain_object(v) for v in obj]
+        return obj
+    for method in ("to_dict", "model_dump"):
+        if callable(getattr(obj, method, None)):
+            return _plain_object(getattr(obj, method)())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _plain_object(dataclasses.asdict(obj))
+    if hasattr(obj, "__dict__"):
+        return _plain_object({k: v for k, v in vars(obj).items() if not k.startswith("_")})
+    return obj
+
+
 def split_evalscope(raw: dict) -> tuple[list[Any], dict]:
-    """(model dicts, eval dict) from an EvalScope plugin dict."""
-    check_keys(raw, {"eval_backend", "eval_config", "work_dir"}, "")
+    """(model dicts, eval dict) from an EvalScope plugin dict (or a TaskConfig's dict form)."""
+    check_keys(raw, {"eval_backend", "eval_config", *WORK_DIR_KEYS, *TASK_CONFIG_DEFAULTS}, "")
+    ignored = [k for k, default in TASK_CONFIG_DEFAULTS.items()
+               if k in raw and k not in _ANY_VALUE and raw[k] not in (default, None, {}, [], "")]
+    if ignored:
+        logger.warning("%s: EvalScope TaskConfig key(s) of its native evaluation, which the RAGEval backend does not "
+                       "read (in EvalScope either): ignored", ", ".join(ignored))
     backend = raw.get("eval_backend", "RAGEval")
     if backend != "RAGEval":
         raise ConfigError(f"eval_backend is {backend!r}: rag_eval only runs 'RAGEval'")
-    ec = dict(raw.get("eval_config") or {})
+    ec = raw.get("eval_config") or {}
+    if isinstance(ec, (str, os.PathLike)):  # EvalScope: eval_config may be a YAML file's path
+        from rag_eval.config.load import read_yaml
+
+        ec = read_yaml(ec)
+    ec = dict(ec)
+    models, ev = _split_eval_config(ec)
+    folder = work_dir_folder(raw)
+    if folder is not None:
+        given = ev.get("output_folder")
+        if given and os.path.normpath(str(given)) != os.path.normpath(folder):
+            logger.warning("eval.output_folder %s is replaced by work_dir: results go to %s (EvalScope's rule: "
+                           "work_dir is where a TaskConfig's results go)", given, folder)
+        ev["output_folder"] = folder
+        logger.info("work_dir: results go to %s", folder)
+    return models, ev
+
+
+def work_dir_folder(raw: dict) -> str | None:
+    """Where EvalScope writes a run's results: ``use_cache`` (a run to resume) if set, else ``work_dir``, plus a
+    ``<YYYYmmdd_HHMMSS>`` folder unless ``no_timestamp``; None when neither key is given."""
+    if raw.get("use_cache"):
+        return str(raw["use_cache"])
+    if not raw.get("work_dir"):
+        return None
+    if raw.get("no_timestamp"):
+        return str(raw["work_dir"])
+    return os.path.join(str(raw["work_dir"]), time.strftime("%Y%m%d_%H%M%S"))
+
+
+def _split_eval_config(ec: dict) -> tuple[list[Any], dict]:
     tool = ec.pop("tool", "MTEB")
     if str(tool).upper() != "MTEB":
         raise ConfigError(f"eval_config.tool is {tool!r}: rag_eval runs the 'MTEB' tool only")

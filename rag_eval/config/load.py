@@ -22,6 +22,7 @@ from rag_eval.config.schema import (
     BM25_TOKENIZERS,
     FUSIONS,
     HUBS,
+    LIMITS_MODES,
     MODEL_TYPES,
     OUTPUT_DTYPES,
     POOLING_MODES,
@@ -55,23 +56,35 @@ def load_config(cfg: Any) -> RunConfig:
     return run
 
 
+def read_yaml(cfg: str | os.PathLike) -> Any:
+    """A YAML file's content as plain containers; a missing or malformed file is one line."""
+    path = Path(cfg)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found: pass an existing YAML path or a dict")
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as exc:  # yaml errors are multi-line: keep the first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
+
+
 def _to_plain(cfg: Any) -> Any:
     if isinstance(cfg, (str, os.PathLike)):
-        path = Path(cfg)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found: pass an existing YAML path or a dict")
-        from omegaconf import OmegaConf
-
-        try:
-            return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-        except Exception as exc:  # yaml errors are multi-line: keep the first line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
+        return read_yaml(cfg)
     from omegaconf import DictConfig, OmegaConf
 
     if isinstance(cfg, DictConfig):
         return OmegaConf.to_container(cfg, resolve=True)
-    return cfg
+    if not isinstance(cfg, dict):  # EvalScope's TaskConfig (or one shaped like it): its dict form
+        from rag_eval.config.evalscope import task_config_dict
+
+        plain = task_config_dict(cfg)
+        return cfg if plain is None else plain
+    from rag_eval.config.evalscope import task_config_dict
+
+    return task_config_dict(cfg) or cfg  # an EvalScope dict may hold config objects (an MTEBToolConfig)
 
 
 def _split_hydra(raw: dict) -> tuple[list[Any], dict]:
@@ -363,7 +376,11 @@ def _check_backend(m: ModelConfig, where: str) -> None:
 def _check_precision(m: ModelConfig, where: str) -> None:
     """precision: a known value, for a local torch model, not fighting model_kwargs' dtype, fp16 on CUDA,
     int8 on one CPU."""
+    devices = m.device if isinstance(m.device, list) else [m.device]
     if m.precision is None:
+        if is_fp16(m.model_kwargs) and any(str(d).startswith("cpu") for d in devices):
+            raise ConfigError(f"{where}.model_kwargs.torch_dtype is float16, which needs a CUDA device ({where}.device "
+                              f"is {m.device!r}): on CPU use precision=bf16")
         return
     if m.precision not in PRECISIONS:
         raise ConfigError(f"{where}.precision is {m.precision!r}: use one of {', '.join(PRECISIONS)} or null")
@@ -372,13 +389,19 @@ def _check_precision(m: ModelConfig, where: str) -> None:
         raise ConfigError(f"{where}.precision does not apply to {what} (no local transformer): set it to null")
     if m.model_kwargs.get("torch_dtype", m.model_kwargs.get("dtype")) not in (None, "auto"):
         raise ConfigError(f"{where}.precision and {where}.model_kwargs.torch_dtype are both set: keep one")
-    devices = m.device if isinstance(m.device, list) else [m.device]
     if m.precision == "fp16" and any(str(d).startswith("cpu") for d in devices):
         raise ConfigError(f"{where}.precision is fp16, which needs a CUDA device ({where}.device is {m.device!r}):"
                           " on CPU use precision=bf16")
     if m.precision == "int8" and (isinstance(m.device, list) or any(str(d).startswith("cuda") for d in devices)):
         raise ConfigError(f"{where}.precision is int8 (torch's dynamic quantisation: one CPU process), but "
                           f"{where}.device is {m.device!r}: use device=cpu, or precision=fp16/bf16 on CUDA")
+
+
+def is_fp16(model_kwargs: dict[str, Any]) -> bool:
+    """Whether ``model_kwargs`` load the weights in float16 (EvalScope's ``torch_dtype``, any spelling): the
+    same rule as ``precision: fp16`` (CUDA only) applies."""
+    dtype = model_kwargs.get("torch_dtype", model_kwargs.get("dtype"))
+    return str(dtype).replace("torch.", "") in ("float16", "fp16", "half")
 
 
 HYBRID_KEYS = {"models", "fusion", "weights", "rrf_k", "sub_model_top_k"}
@@ -451,20 +474,23 @@ def _check(run: RunConfig) -> None:
     ev = run.eval
     for i, m in enumerate(run.models):
         _check_model(m, f"model[{i}]")
-    if len(run.models) > 2:
-        raise ConfigError(
-            f"{len(run.models)} models given: give one bi-encoder, or a bi-encoder then a cross-encoder"
-        )
     if run.models[0].is_cross_encoder:
         raise ConfigError(
             "model[0] is a cross-encoder: the first model must be a bi-encoder (stage 1); "
             "put the cross-encoder second"
         )
-    if len(run.models) == 2 and not run.models[1].is_cross_encoder:
-        raise ConfigError(
-            "model[1] is a bi-encoder: two-stage needs a cross-encoder second "
-            "(set is_cross_encoder: true) or drop it"
-        )
+    first_ce = next(i for i, m in enumerate([*run.models, None]) if m is None or m.is_cross_encoder)
+    for i, m in enumerate(run.models[first_ce:], first_ce):
+        if not m.is_cross_encoder:
+            raise ConfigError(
+                f"model[{i}] is a bi-encoder listed after the cross-encoder model[{first_ce}]: list the bi-encoders "
+                "first, then the cross-encoders (every bi-encoder x cross-encoder pair runs two-stage)"
+            )
+    if ev.limits_mode not in LIMITS_MODES:
+        raise ConfigError(f"eval.limits_mode is {ev.limits_mode!r}: use one of {', '.join(LIMITS_MODES)}")
+    if ev.limits_mode == "evalscope" and ev.corpus_size is not None:
+        raise ConfigError(f"eval.corpus_size is {ev.corpus_size} with limits_mode evalscope, whose corpus is the "
+                          "judged documents only: drop corpus_size or use limits_mode seeded")
     if ev.hub not in HUBS:
         raise ConfigError(f"eval.hub is {ev.hub!r}: use one of {', '.join(HUBS)}")
     if not ev.tasks and not ev.benchmark and not ev.task_types and not ev.languages:

@@ -26,6 +26,8 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: onnx / openvino = its transformer exported once to ONNX and run by onnxruntime / OpenVINO on the CPU
 BACKENDS = ("torch", "onnx", "openvino")
 FUSIONS = ("rrf", "dbsf", "rsf")
+#: eval.limits_mode: rag_eval's seeded sample with the whole corpus, or EvalScope's first rows / judged documents
+LIMITS_MODES = ("seeded", "evalscope")
 #: model_type bm25: its model_kwargs are mteb's BM25 options plus rag_eval's tokenizer choice
 BM25_TOKENIZERS = ("auto", "char", "jieba")
 BM25_OPTIONS = frozenset({"k1", "b", "delta", "method", "stopwords", "stemmer_language", "freq_threshold",
@@ -105,6 +107,10 @@ class EvalConfig:
     output_folder: str = "outputs"
     overwrite_results: bool = True
     limits: int | None = None
+    # how limits samples: "seeded" (rag_eval: limits queries / rows drawn with the seed, corpus kept whole, so
+    # every other document stays a distractor) or "evalscope" (EvalScope's: the first limits queries / rows,
+    # and the corpus cut to the documents judged for those queries; see rag_eval/resolve/sampling.py)
+    limits_mode: str = "seeded"
     corpus_size: int | None = None
     # exact search: documents encoded and scored per step (mteb's corpus_chunk_size; null: mteb's 50,000).
     # A step holds about chunk x (2 x dim + queries) x 4 bytes (the vectors themselves go to the cache on
@@ -141,6 +147,19 @@ class RunConfig:
     @property
     def cross_encoder(self) -> ModelConfig | None:
         return self.models[1] if len(self.models) > 1 else None
+
+    def pairs(self) -> list[RunConfig]:
+        """The runs one config asks for, as EvalScope dispatches ``models``: with no cross-encoder, each
+        bi-encoder one-stage in turn; with cross-encoders (listed after the bi-encoders), every
+        bi-encoder x cross-encoder pair two-stage (a retriever x reranker matrix). One model, or one
+        bi-encoder and one cross-encoder, is the run itself."""
+        if len(self.models) <= 1 or len(self.models) == 2 and self.models[1].is_cross_encoder:
+            return [self]
+        bis = [m for m in self.models if not m.is_cross_encoder]
+        ces = [m for m in self.models if m.is_cross_encoder]
+        if not ces:
+            return [RunConfig(models=[m], eval=self.eval) for m in bis]
+        return [RunConfig(models=[b, c], eval=self.eval) for b in bis for c in ces]
 
 
 def package_model_path(package: str) -> str:

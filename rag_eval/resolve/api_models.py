@@ -54,6 +54,19 @@ _BACKOFF_S = 0.5
 RETRY_AFTER_CAP_S = 30.0  # a server's Retry-After is honoured up to this many seconds per wait
 
 
+#: EvalScope's APIReranker rule, said in errors about the URL it builds
+RERANK_URL_RULE = ("api_base itself when it ends in /rerank or /reranks, else api_base + /reranks on "
+                   "dashscope.aliyuncs.com and api_base + /rerank elsewhere")
+
+
+def rerank_url(api_base: str) -> str:
+    """The URL a reranker posts to, by EvalScope's rule (:data:`RERANK_URL_RULE`)."""
+    base = api_base.rstrip("/")
+    if base.endswith(("/rerank", "/reranks")):
+        return base
+    return f"{base}/reranks" if "dashscope.aliyuncs.com" in base else f"{base}/rerank"
+
+
 class ApiError(ConfigError):
     """A served model could not be used (unreachable, refused, wrong model, malformed answer)."""
 
@@ -161,6 +174,20 @@ class ApiClient:
         if not isinstance(data, list):
             return None
         return [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id") is not None]
+
+    def check_route(self, url: str, where: str, built_from: str) -> None:
+        """Fail at load time (one line) when the server has no route ``url`` (HTTP 404 to a GET; a route
+        that only takes POST answers 405, which passes). Sends no POST, so it costs no model call."""
+        import requests
+
+        try:
+            status = self.session.get(url, timeout=self.timeout).status_code
+        except requests.RequestException as exc:
+            raise ApiError(f"cannot reach {url} ({_reason(exc)}): check {where}.api_base and that the server is "
+                           "running") from None
+        if status == 404:
+            raise ApiError(f"HTTP 404 from {url}: no such route; this URL was built from {where}.api_base "
+                           f"{built_from!r} ({RERANK_URL_RULE}): fix {where}.api_base")
 
     def check_model(self, model_name: str, where: str) -> None:
         """Fail at load time (one line) when the server is down, refuses the key or lacks the model."""
@@ -391,8 +418,8 @@ class ApiReranker:
         else:
             payload = {"model": self.model_name, "query": query, "documents": documents,
                        "top_n": len(documents), "return_documents": False, **self.extra_body}
-        answer = self.client.post("rerank", payload)
-        url = self.client.url("rerank")
+        url = rerank_url(self.client.api_base)
+        answer = self.client._send("POST", url, payload)
         results = answer if self.schema == "tei" else (answer.get("results") if isinstance(answer, dict) else None)
         if not isinstance(results, list):
             expected = "a list of {index, score}" if self.schema == "tei" else "results[]"

@@ -230,6 +230,8 @@ def _api_model(cfg: ModelConfig, where: str) -> LoadedModel:
     client = api_models.ApiClient(cfg.api_base, api_models.api_key_from(cfg.api_key), timeout=cfg.request_timeout,
                                   max_retries=cfg.max_retries)
     client.check_model(cfg.model_name, where)
+    if cfg.is_cross_encoder:  # before stage 1 runs, as /models is checked
+        client.check_route(api_models.rerank_url(cfg.api_base), where, cfg.api_base)
     settings = {"dimensions": cfg.dimensions, "extra_body": cfg.extra_body} if not cfg.is_cross_encoder else {
         "schema": cfg.rerank_schema, "extra_body": cfg.extra_body}
     revision = api_models.api_revision(cfg.api_base, cfg.model_name, **settings)

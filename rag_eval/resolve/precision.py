@@ -42,6 +42,12 @@ def apply_precision(module: Any, cfg: ModelConfig) -> Region:
     Returns the region each encode / predict call runs in (a no-op unless it is CPU autocast).
     """
     if cfg.precision in (None, "fp32"):
+        from rag_eval.config.load import is_fp16
+
+        if is_fp16(cfg.model_kwargs) and str(module.device).startswith("cpu") and not isinstance(cfg.device, list):
+            # the rule of precision fp16, for EvalScope's spelling: no device was named and there is no GPU
+            raise ConfigError(f"{cfg.name or cfg.model_name_or_path}: model_kwargs.torch_dtype float16 needs a CUDA "
+                              "device and this model runs on the CPU: use precision=bf16 (or name a cuda device)")
         return no_region
     import torch
 

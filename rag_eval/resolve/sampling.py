@@ -258,3 +258,50 @@ def _sample_retrieval(data: dict, limits, corpus_size, seed, where) -> dict[str,
         "corpus": len(data["corpus"]),
         "corpus_total": total_docs,
     }
+
+
+def sample_task_evalscope(task: Any, limits: int | None) -> dict[str, Any]:
+    """``eval.limits_mode: evalscope``: EvalScope's own sample, to reproduce its numbers.
+
+    As EvalScope's ModelScope loader cuts a task: a retrieval split keeps its first ``limits`` queries in file
+    order, their judgements, and only the documents judged for them (no distractors: retrieval is easier,
+    so scores come out higher than rag_eval's seeded sample over the whole corpus); a reranking split keeps
+    those queries' candidate lists too. Every other task keeps the first ``limits`` rows of each of its splits
+    (training splits included, as EvalScope's ``select(range(limits))`` does). EvalScope applies this to the
+    tasks it loads from ModelScope; rag_eval applies it to every task of the run when asked for.
+    """
+    info: dict[str, Any] = {"limits": limits, "limits_mode": "evalscope"}
+    if limits is None:
+        return info
+    for subset, splits in task.dataset.items():
+        for split in list(splits):
+            data = splits[split]
+            where = f"{task.metadata.name}/{subset}/{split}" if subset != "default" else task.metadata.name
+            if isinstance(data, dict) and "corpus" in data:
+                if split in task.eval_splits:
+                    info.update(_first_queries_judged_corpus(data, limits, where))
+            elif hasattr(data, "select") and len(data) > limits:
+                splits[split] = data.select(range(limits))
+                if split in task.eval_splits:
+                    info.update({"rows": limits, "rows_total": len(data)})
+    return info
+
+
+def _first_queries_judged_corpus(data: dict, limits: int, where: str) -> dict[str, Any]:
+    queries, relevant, top_ranked = data["queries"], data["relevant_docs"], data.get("top_ranked")
+    total_queries, total_docs = len(queries), len(data["corpus"])
+    if total_queries > limits:
+        data["queries"] = queries.select(range(limits))
+    keep = _column(data["queries"], "id")
+    data["relevant_docs"] = {q: relevant[q] for q in keep if q in relevant}
+    needed = {d for q in data["relevant_docs"] for d in data["relevant_docs"][q]}
+    if top_ranked:
+        data["top_ranked"] = {q: top_ranked[q] for q in keep if q in top_ranked}
+        needed |= {d for q in data["top_ranked"] for d in data["top_ranked"][q]}
+    if total_queries > limits:  # EvalScope cuts the corpus only when it cut the queries
+        doc_ids = _column(data["corpus"], "id")
+        data["corpus"] = data["corpus"].select([i for i, d in enumerate(doc_ids) if d in needed])
+    logger.info("%s: limits_mode evalscope: the first %d queries, %d documents (the judged ones)", where,
+                len(keep), len(data["corpus"]))
+    return {"queries": len(keep), "queries_total": total_queries, "corpus": len(data["corpus"]),
+            "corpus_total": total_docs}

@@ -26,7 +26,7 @@ from rag_eval import _compat, task_types
 from rag_eval.config import EvalConfig
 from rag_eval.errors import ConfigError, redact
 from rag_eval.resolve.models import LoadedModel
-from rag_eval.resolve.sampling import sample_task
+from rag_eval.resolve.sampling import sample_task, sample_task_evalscope
 from rag_eval.results import (
     DISK_ERRNOS,
     ResultPlace,
@@ -58,7 +58,10 @@ def prepare_task(task: Any, ev: EvalConfig, extra: dict[str, Any] | None = None)
         extra["data"] = source.provenance()
     if hasattr(task, "convert_v1_dataset_format_to_v2"):
         task.convert_v1_dataset_format_to_v2(num_proc=None)
-    sample = sample_task(task, ev.limits, ev.corpus_size, ev.seed)
+    if ev.limits_mode == "evalscope":
+        sample = sample_task_evalscope(task, ev.limits)
+    else:
+        sample = sample_task(task, ev.limits, ev.corpus_size, ev.seed)
     per_item.check_ready(task)
     return sample
 

@@ -127,6 +127,7 @@ def run_two_stage(
                         return result
 
                     record(first, ev, evaluate, extra, items)
+                _report([first], on_done)  # final now (its file written): counted even if stage 2 then stops
                 for second in todo:  # largest top_k first: it scores every pair the smaller ones need
                     if first.status == "failed":
                         second.status, second.error = "failed", "stage 1 failed"
@@ -138,7 +139,7 @@ def run_two_stage(
             finally:
                 if task.data_loaded:
                     task.unload_data()
-            _report([first, *seconds], on_done)
+            _report(seconds, on_done)
     finally:
         stage1.close()
         logger.info("stage 1: %d texts encoded, the rest from the embedding cache; stage 2: %d pairs scored, the "
