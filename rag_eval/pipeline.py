@@ -159,7 +159,7 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
     # EvalScope's rule: a bi-encoder and a reranker but no Retrieval task -> the reranker alone
     alone = run.cross_encoder is not None and reranker_alone(tasks)
     if run.eval.dry_run:
-        return _dry_run(run, tasks, output_folder)
+        return _dry_run(run, tasks, output_folder, alone)
     check_sources(tasks, run.eval.hub)  # every task's data on disk (or downloaded) before any model loads
     record = JobRecord(output_folder, job)
     record.plan(plan(run, tasks, alone), status="starting")  # before any model loads: a job that dies shows
@@ -206,11 +206,11 @@ def check_sources(tasks: list[Any], hub: str) -> None:
         check_source(task, hub)
 
 
-def _dry_run(run: RunConfig, tasks: list[Any], output_folder: Path) -> RunScores:
+def _dry_run(run: RunConfig, tasks: list[Any], output_folder: Path, alone: bool) -> RunScores:
     """``eval.dry_run``: the plan of every task (see ``stages/dry_run.py``); one line if a task is not ready."""
     from rag_eval.stages.dry_run import dry_run, print_plan
 
-    plan = dry_run(run, tasks, output_folder)
+    plan = dry_run(run, tasks, output_folder, alone)
     if run.eval.verbosity >= 1 or not plan.ok:
         print_plan(plan, run.eval.limits)
     if not plan.ok:

@@ -90,7 +90,7 @@ def split_evalscope(raw: dict) -> tuple[list[Any], dict]:
         raise ConfigError(f"eval_backend is {backend!r}: rag_eval only runs 'RAGEval'")
     ec = raw.get("eval_config") or {}
     if isinstance(ec, (str, os.PathLike)):  # EvalScope: eval_config may be a YAML file's path
-        from rag_eval.config.load import read_yaml
+        from rag_eval.config.yaml_file import read_yaml
 
         ec = read_yaml(ec)
     ec = dict(ec)

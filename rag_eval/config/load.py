@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 from rag_eval.config.evalscope import is_evalscope, split_evalscope
@@ -32,6 +31,7 @@ from rag_eval.config.schema import (
     ModelConfig,
     RunConfig,
 )
+from rag_eval.config.yaml_file import read_yaml
 from rag_eval.errors import ConfigError, check_keys
 from rag_eval.results.layout import task_file_name
 
@@ -54,20 +54,6 @@ def load_config(cfg: Any) -> RunConfig:
     run = RunConfig(models=models, eval=_build(EvalConfig, eval_raw, "eval"))
     _check(run)
     return run
-
-
-def read_yaml(cfg: str | os.PathLike) -> Any:
-    """A YAML file's content as plain containers; a missing or malformed file is one line."""
-    path = Path(cfg)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found: pass an existing YAML path or a dict")
-    from omegaconf import OmegaConf
-
-    try:
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except Exception as exc:  # yaml errors are multi-line: keep the first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
 
 
 def _to_plain(cfg: Any) -> Any:

@@ -102,9 +102,9 @@ class ApiClient:
         return f"{self.api_base}/{path.lstrip('/')}"
 
     def post(self, path: str, payload: dict[str, Any]) -> Any:
-        return self._send("POST", self.url(path), payload)
+        return self.send("POST", self.url(path), payload)
 
-    def _send(self, method: str, url: str, payload: dict[str, Any] | None = None,
+    def send(self, method: str, url: str, payload: dict[str, Any] | None = None,
               absent: tuple[int, ...] = ()) -> Any:
         """The JSON answer; None for a status in ``absent`` (a route the server does not have)."""
         import requests
@@ -169,7 +169,7 @@ class ApiClient:
     def served_models(self) -> list[str] | None:
         """The model ids ``GET <api_base>/models`` lists (None when the server has no such route)."""
         # TEI and some gateways have no /models: then the first request tells instead
-        answer = self._send("GET", self.url("models"), absent=(404, 405))
+        answer = self.send("GET", self.url("models"), absent=(404, 405))
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             return None
@@ -419,7 +419,7 @@ class ApiReranker:
             payload = {"model": self.model_name, "query": query, "documents": documents,
                        "top_n": len(documents), "return_documents": False, **self.extra_body}
         url = rerank_url(self.client.api_base)
-        answer = self.client._send("POST", url, payload)
+        answer = self.client.send("POST", url, payload)
         results = answer if self.schema == "tei" else (answer.get("results") if isinstance(answer, dict) else None)
         if not isinstance(results, list):
             expected = "a list of {index, score}" if self.schema == "tei" else "results[]"

@@ -56,12 +56,13 @@ class DryRun:
         return {"model": self.model, "cache": self.cache, "tasks": [vars(t) for t in self.tasks]}
 
 
-def dry_run(run: RunConfig, tasks: list[Any], output_folder: Path) -> DryRun:
-    """Prepare every task as the run would (``prepare_task``), count its texts, unload it."""
+def dry_run(run: RunConfig, tasks: list[Any], output_folder: Path, alone: bool = False) -> DryRun:
+    """Prepare every task as the run would (``prepare_task``), count its texts, unload it. ``alone``: the
+    reranker runs alone (no Retrieval task, EvalScope's rule), so it is the model of the plan."""
     from rag_eval.errors import ConfigError
     from rag_eval.stages.task_steps import prepare_task
 
-    cfg = run.bi_encoder if run.cross_encoder is None or not _alone(run, tasks) else run.cross_encoder
+    cfg = run.cross_encoder if alone else run.bi_encoder
     name, keys_of = _cache_lookup(cfg, tasks, output_folder)
     plan = DryRun(model=name, cache=str(keys_of.folder) if keys_of else None)
     for task in tasks:
@@ -85,12 +86,6 @@ def dry_run(run: RunConfig, tasks: list[Any], output_folder: Path) -> DryRun:
             if task.data_loaded:
                 task.unload_data()
     return plan
-
-
-def _alone(run: RunConfig, tasks: list[Any]) -> bool:
-    from rag_eval.pipeline import reranker_alone
-
-    return reranker_alone(tasks)
 
 
 def _rows(sample: dict[str, Any]) -> dict[str, str]:

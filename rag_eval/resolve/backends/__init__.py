@@ -22,8 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag_eval.config import ModelConfig
-from rag_eval.config.schema import BACKENDS
+from rag_eval.config.schema import BACKENDS, ModelConfig
 from rag_eval.resolve.backends import onnx as _onnx
 from rag_eval.resolve.backends import openvino as _openvino
 

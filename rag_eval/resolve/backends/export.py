@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from rag_eval.config import ModelConfig
+from rag_eval.config.schema import ModelConfig
 from rag_eval.errors import ConfigError
 from rag_eval.results.layout import safe_path_part
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_eval.config import ModelConfig
+from rag_eval.config.schema import ModelConfig
 from rag_eval.errors import ConfigError
 from rag_eval.resolve.backends.runtime import require
 
