@@ -19,6 +19,7 @@ from rag_eval.errors import ConfigError
 from rag_eval.resolve.hub import ResolvedModel, resolve_model
 from rag_eval.resolve.loaded import LoadedModel
 from rag_eval.resolve.precision import apply_precision
+from rag_eval.stages.rerankers.detect import detect_format
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
     if cfg.is_api:
         return _api_model(cfg, "model[0]")
     resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
+    check_max_positions(cfg, resolved.path, "model[0]")
     model = build_sentence_transformer(cfg, resolved.path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -265,8 +267,12 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
     if cfg.is_api:
         return _api_model(cfg, "model[1]")
     resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
+    fmt = detect_format(cfg, resolved.path)  # before any weights are read
+    check_max_positions(cfg, resolved.path, "model[1]")
     if cfg.trust_remote_code:
         logger.warning("trust_remote_code is on for %s: its own code will run", cfg.model_name_or_path)
+    if fmt != "cross_encoder":
+        return _llm_reranker(cfg, resolved, fmt)
     try:
         model = CrossEncoder(
             str(resolved.path),
@@ -290,4 +296,42 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
         overwrites={"name": name, "revision": resolved.revision, "loader": CrossEncoderWrapper}
     )
     return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
-                       region=apply_precision(model, cfg))
+                       region=apply_precision(model, cfg), reranker_format=fmt)
+
+
+def check_max_positions(cfg: ModelConfig, folder: Path, where: str) -> None:
+    """``max_seq_length`` beyond the positions the model has (config.json), refused before loading."""
+    if not cfg.max_seq_length:
+        return
+    config = folder / "config.json"
+    try:
+        positions = json.loads(config.read_text()).get("max_position_embeddings") if config.is_file() else None
+    except (OSError, ValueError):
+        positions = None
+    if isinstance(positions, int) and cfg.max_seq_length > positions:
+        raise ConfigError(f"{where}.max_seq_length is {cfg.max_seq_length}, beyond the {positions} positions of "
+                          f"{cfg.model_name_or_path!r} (config.json max_position_embeddings): use at most {positions}")
+
+
+def _llm_reranker(cfg: ModelConfig, resolved: ResolvedModel, fmt: str) -> LoadedModel:
+    """An LLM reranker scored in its authors' format (rag_eval/stages/rerankers)."""
+    from mteb.models.model_meta import ModelMeta
+
+    from rag_eval.stages.rerankers import FORMATS
+    from rag_eval.stages.rerankers.detect import architecture
+    from rag_eval.stages.rerankers.model import LlmReranker
+
+    _, kind = architecture(resolved.path)
+    try:
+        encoder = LlmReranker(FORMATS[fmt], resolved.path, kind, cfg.max_seq_length, cfg.instruction,
+                              device=cfg.device, model_kwargs=torch_kwargs(cfg.model_kwargs),
+                              config_kwargs=cfg.config_kwargs, trust_remote_code=cfg.trust_remote_code,
+                              prompts=model_prompts(cfg))
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"reranker {cfg.model_name_or_path!r} ({fmt} format) could not be loaded from "
+                          f"{resolved.path}: {msg}") from None
+    name = display_name(cfg, resolved)
+    encoder.mteb_model_meta = ModelMeta.create_empty(overwrites={"name": name, "revision": resolved.revision})
+    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
+                       region=apply_precision(encoder.model, cfg), reranker_format=fmt)
