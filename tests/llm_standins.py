@@ -24,9 +24,9 @@ def _corpus(data: Path) -> list[str]:
     texts = []
     for path in (data / "retrieval/cmrc2018-zh/queries.jsonl", data / "retrieval/cranfield-en/queries.jsonl"):
         with path.open(encoding="utf-8") as fh:
-            texts += [json.loads(line)["text"] for _, line in zip(range(150), fh)]
+            texts += [json.loads(line)["text"] for _, line in zip(range(150), fh, strict=False)]
     with (data / "retrieval/cmrc2018-zh/corpus.jsonl").open(encoding="utf-8") as fh:
-        texts += [json.loads(line)["text"][:300] for _, line in zip(range(60), fh)]
+        texts += [json.loads(line)["text"][:300] for _, line in zip(range(60), fh, strict=False)]
     words = "yes no Yes No A: B: <Instruct>: <Query>: <Document>: Judge whether the Document meets the requirements"
     return texts + [words] * 50 + ["yes", "no", "Yes", "No"] * 50  # each at a text's start: no space before
 
@@ -55,9 +55,15 @@ def _small(config_cls, vocab: int, **kwargs):
 
 def build_standins(root: Path, data: Path) -> dict[str, Path]:
     import torch
-    from transformers import (GemmaConfig, GemmaForCausalLM, Qwen3Config, Qwen3ForCausalLM,
-                              Qwen3ForSequenceClassification, XLMRobertaConfig,
-                              XLMRobertaForSequenceClassification)
+    from transformers import (
+        GemmaConfig,
+        GemmaForCausalLM,
+        Qwen3Config,
+        Qwen3ForCausalLM,
+        Qwen3ForSequenceClassification,
+        XLMRobertaConfig,
+        XLMRobertaForSequenceClassification,
+    )
 
     torch.manual_seed(0)
     out = {}

@@ -294,11 +294,14 @@ def _check_encode_kwargs(m: ModelConfig, where: str) -> None:
 
 
 def _check_reranker_format(m: ModelConfig, where: str) -> None:
-    from rag_eval.stages.rerankers import RerankerFormat
+    from rag_eval.stages.rerankers import REFUSED, SUPPORTED, RerankerFormat
 
     names = [f.value for f in RerankerFormat]
     if m.reranker_format not in names:
         raise ConfigError(f"{where}.reranker_format is {m.reranker_format!r}: use one of {', '.join(names)}")
+    if m.reranker_format in REFUSED:  # before any download
+        raise ConfigError(f"{where}.reranker_format {m.reranker_format}: {REFUSED[m.reranker_format]}; supported: "
+                          f"auto, {SUPPORTED}")
     if m.reranker_format != "auto" and not m.is_cross_encoder:
         raise ConfigError(f"{where}.reranker_format is {m.reranker_format}: it applies to a reranker "
                           "(is_cross_encoder: true) only; leave it auto")

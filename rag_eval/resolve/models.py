@@ -156,10 +156,16 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path):
 
 
 def model_prompts(cfg: ModelConfig) -> dict[str, str] | None:
-    """mteb prompt dict: per-task prompts, plus EvalScope's ``prompt`` for queries."""
+    """mteb prompt dict: per-task prompts, plus EvalScope's ``prompt`` for queries.
+
+    A bi-encoder's ``instruction`` replaces every prompt that reaches queries: only ``<key>-document``
+    prompts are kept beside it (a reranker reads ``instruction`` itself: rag_eval/stages/rerankers)."""
     prompts = dict(cfg.prompts)
     if cfg.prompt:
         prompts.setdefault("query", cfg.prompt)
+    if cfg.instruction is not None and not cfg.is_cross_encoder:
+        prompts = {k: v for k, v in prompts.items() if k.endswith("-document") or k == "document"}
+        prompts["query"] = cfg.instruction
     return prompts or None
 
 

@@ -23,6 +23,7 @@ class Format(Protocol):
     padding_side: str  # "left": the last position is every row's last token
     default_max_length: int  # the pair's token limit when max_seq_length is null
     default_instruction: str | None  # None: the format has no instruction slot
+    task_instructions: bool  # a task's instruction in mteb's metadata (C-MTEB's) replaces the default
     kinds: tuple[str, ...]  # the transformers heads it reads: "causal_lm" and/or "sequence_classification"
 
     def prepare(self, tokenizer: Any, max_length: int, instruction: str | None) -> Any:

@@ -87,7 +87,7 @@ def detect_format(cfg: Any, folder: Path, where: str = "model[1]") -> str:
         else:
             fmt = RerankerFormat.cross_encoder.value
     if fmt in REFUSED:
-        raise ConfigError(f"{where}.reranker_format {fmt}: {REFUSED[fmt]}; supported: {SUPPORTED}")
+        raise ConfigError(f"{where}.reranker_format {fmt}: {REFUSED[fmt]}; supported: auto, {SUPPORTED}")
     if fmt in FORMATS and kind not in FORMATS[fmt].kinds:
         raise ConfigError(f"{where}.reranker_format {fmt} reads a {' or '.join(FORMATS[fmt].kinds)} head, but "
                           f"{cfg.model_name_or_path!r} is {arch or 'no transformers model'}: use one of {SUPPORTED}")

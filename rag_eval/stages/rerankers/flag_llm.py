@@ -33,6 +33,7 @@ class FlagLlmFormat:
     padding_side = "left"  # the last position is the last real token either way; left needs no gather
     default_max_length = 512
     default_instruction = PROMPT  # the prompt after the pair: the instruction slot of this format
+    task_instructions = False  # mteb's task instruction (metadata.prompt) before the default
     kinds = ("causal_lm",)
 
     def prepare(self, tokenizer: Any, max_length: int, instruction: str | None) -> _State:

@@ -46,10 +46,12 @@ class LlmReranker:
         self._states: dict[str | None, Any] = {}
         self.truncated = 0  # pairs cut to fit max_length, over the run
         self.mteb_model_meta: Any = None
+        self.state(instruction)  # a max_length too small for the format's fixed parts is refused at load
 
     def instruction_for(self, task_metadata: Any) -> str | None:
         """The instruction a task's pairs are scored with: ``instruction``, else the prompt key mteb would
-        pick (``<Task>-query``, task name, task type, ``query``), else the format's default."""
+        pick (``<Task>-query``, task name, task type, ``query``), else (a format with task instructions, qwen3)
+        the task's own instruction in mteb's metadata (C-MTEB's tasks carry one), else the format's default."""
         if self.override is not None:
             return self.override
         from rag_eval import _compat
@@ -60,6 +62,11 @@ class LlmReranker:
             key = _compat.prompt_name(self.prompts, task_metadata, PromptType.query)
             if key:
                 return self.prompts[key]
+        if self.format.task_instructions and task_metadata is not None:  # mteb's C-MTEB task instructions
+            prompt = task_metadata.prompt
+            prompt = prompt.get("query") if isinstance(prompt, dict) else prompt
+            if prompt:
+                return prompt
         return self.format.default_instruction
 
     def state(self, instruction: str | None) -> Any:

@@ -37,11 +37,17 @@ class Qwen3Format:
     padding_side = "left"
     default_max_length = 8192
     default_instruction = CARD_INSTRUCTION
+    task_instructions = True  # mteb's task instruction (metadata.prompt) before the default
     kinds = ("causal_lm", "sequence_classification")
 
     def prepare(self, tokenizer: Any, max_length: int, instruction: str | None) -> _State:
         prefix = tokenizer.encode(PREFIX, add_special_tokens=False)
         suffix = tokenizer.encode(SUFFIX, add_special_tokens=False)
+        if max_length <= len(prefix) + len(suffix):
+            from rag_eval.errors import ConfigError
+
+            raise ConfigError(f"max_seq_length {max_length} leaves no room for the pair: the qwen3 format's prefix "
+                              f"and suffix take {len(prefix) + len(suffix)} tokens; use more")
         return _State(prefix, suffix, max_length - len(prefix) - len(suffix),
                       CARD_INSTRUCTION if instruction is None else instruction,
                       tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no"))
