@@ -244,3 +244,37 @@ def test_auto_picks_each_family(standins):
     for key, fmt in expect.items():
         cfg = ModelConfig(model_name_or_path=str(standins[key]), is_cross_encoder=True)
         assert detect_format(cfg, standins[key]) == fmt, key
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_cli_qwen3_with_global_instruction(standins, minilm_path, data_dir, tmp_path):
+    """Through the CLI: a global ``instruction`` fills the slot (here mteb's wrapper's own default text, so the
+    unmodified wrapper is the reference), recorded in the result file."""
+    from mteb.models.model_implementations.qwen3_reranker import Qwen3RerankerWrapper
+    from mteb.models.model_meta import ModelMeta
+
+    from tests.conftest import run_cli
+
+    mteb_default = "Given the user query, retrieval the relevant passages"
+    out = tmp_path / "out"
+    task = f"{{name: Cmrc, type: Retrieval, path: {data_dir / 'retrieval/cmrc2018-zh'}}}"
+    proc = run_cli("model=minilm", "reranker=ms_marco_minilm_local", f"reranker.model_name_or_path={standins['qwen3']}",
+                   "reranker.name=null", f"reranker.instruction='{mteb_default}'", f"reranker.max_seq_length={MAX_LEN}",
+                   "reranker.encode_kwargs.batch_size=4", f"eval.tasks=[{task}]", f"eval.limits={LIMITS}",
+                   f"eval.top_k={TOP_K}", f"eval.output_folder={out}", "eval.verbosity=0",
+                   f"hydra.run.dir={tmp_path / 'hydra'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    second = next(p for p in out.glob("stage2/**/Cmrc.json"))
+    first = next(p for p in out.glob("stage1/**/Cmrc.json"))
+    extra = json.loads(second.read_text())["rag_eval"]
+    assert extra["reranker"] == {**extra["reranker"], "format": "qwen3", "instruction": mteb_default}
+
+    class Stage1:
+        path = first
+
+    wrapper = Qwen3RerankerWrapper(str(standins["qwen3"]), device="cpu", max_length=MAX_LEN)
+    wrapper.mteb_model_meta = ModelMeta.create_empty(overwrites={"name": "ref-qwen3", "revision": "1"})
+    cfg = _cfg(minilm_path, {"model_name_or_path": str(standins["qwen3"])}, data_dir, out)
+    ref = _reference(cfg, wrapper, Stage1, tmp_path / "ref")
+    _assert_same(_predictions(second.parent / "predictions" / "Cmrc_predictions.json"), ref)
