@@ -124,3 +124,19 @@ def build_standins(root: Path, data: Path) -> dict[str, Path]:
     xlmr.save_pretrained(out["xlmr"])
     xtok.save_pretrained(out["xlmr"])
     return out
+
+
+def build_qwen3_embedding(root: Path, qwen3_folder: Path) -> Path:
+    """Qwen3-Embedding's sentence-transformers folder: Transformer (left padding) + last-token Pooling +
+    Normalize, with a query prompt in its config, on the Qwen3 stand-in's backbone."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    transformer = Transformer(str(qwen3_folder), processor_kwargs={"padding_side": "left"})
+    model = SentenceTransformer(modules=[transformer, Pooling(64, pooling_mode="lasttoken"), Normalize()],
+                                prompts={"query": "Instruct: Given a web search query, retrieve relevant passages "
+                                                  "that answer the query\nQuery:", "document": ""})
+    folder = root / "Qwen3-Embedding-0.6B"
+    model.save(str(folder))
+    return folder

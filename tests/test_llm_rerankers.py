@@ -37,7 +37,7 @@ def _cfg(minilm_path, reranker: dict, data_dir, out) -> dict:
                  "encode_kwargs": {"batch_size": 4}, **reranker},
             ],
             "eval": {"tasks": [{"name": "Cmrc", "type": "Retrieval", "path": str(data_dir / "retrieval/cmrc2018-zh")}],
-                     "verbosity": 0, "overwrite_results": True, "limits": LIMITS, "top_k": TOP_K,
+                     "verbosity": 0, "overwrite_results": True, "limits": LIMITS, "corpus_size": 60, "top_k": TOP_K,
                      "output_folder": str(out)},
         },
     }
@@ -262,7 +262,7 @@ def test_cli_qwen3_with_global_instruction(standins, minilm_path, data_dir, tmp_
     proc = run_cli("model=minilm", "reranker=ms_marco_minilm_local", f"reranker.model_name_or_path={standins['qwen3']}",
                    "reranker.name=null", f"reranker.instruction='{mteb_default}'", f"reranker.max_seq_length={MAX_LEN}",
                    "reranker.encode_kwargs.batch_size=4", f"eval.tasks=[{task}]", f"eval.limits={LIMITS}",
-                   f"eval.top_k={TOP_K}", f"eval.output_folder={out}", "eval.verbosity=0",
+                   f"eval.top_k={TOP_K}", "eval.corpus_size=60", f"eval.output_folder={out}", "eval.verbosity=0",
                    f"hydra.run.dir={tmp_path / 'hydra'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     second = next(p for p in out.glob("stage2/**/Cmrc.json"))
@@ -278,3 +278,52 @@ def test_cli_qwen3_with_global_instruction(standins, minilm_path, data_dir, tmp_
     cfg = _cfg(minilm_path, {"model_name_or_path": str(standins["qwen3"])}, data_dir, out)
     ref = _reference(cfg, wrapper, Stage1, tmp_path / "ref")
     _assert_same(_predictions(second.parent / "predictions" / "Cmrc_predictions.json"), ref)
+
+
+@pytest.mark.slow
+def test_qwen3_embedding_instruction_on_a_symmetric_task(standins, data_dir, tmp_path):
+    """Qwen3-Embedding (sentence-transformers folder: last token, left padding): a global ``instruction``
+    reaches both sides of an STS task; the score equals the recipe (instruction + text, left-padded, the last
+    token's hidden state, normalised, cosine) and the prompts as applied are in the result file."""
+    import torch
+    from scipy.stats import spearmanr
+    from transformers import AutoModel, AutoTokenizer
+
+    from rag_eval import run_task
+    from tests.llm_standins import build_qwen3_embedding
+
+    folder = build_qwen3_embedding(tmp_path, standins["qwen3"])
+    instruction = "Instruct: Retrieve semantically similar text\nQuery:"
+    scores = run_task({"eval_backend": "RAGEval", "eval_config": {"tool": "MTEB", "model": [
+        {"model_name_or_path": str(folder), "instruction": instruction, "encode_kwargs": {"batch_size": 4}}],
+        "eval": {"tasks": [{"name": "Lcqmc", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh")}],
+                 "limits": 20, "verbosity": 0, "output_folder": str(tmp_path / "out")}}})
+    assert scores.ok, scores.failed
+    outcome = scores.outcomes[0]
+    result = json.loads(outcome.path.read_text())
+    assert result["rag_eval"]["prompts_applied"] == {"query": instruction, "document": instruction}
+    split = next(iter(result["scores"]))
+    ours = result["scores"][split][0]["cosine_spearman"]
+    from rag_eval.config import load_config
+    from rag_eval.resolve.tasks import resolve_task
+    from rag_eval.stages.task_steps import prepare_task
+
+    ev = load_config({"model": [{"model_name_or_path": "m"}], "eval": {
+        "tasks": [{"name": "Lcqmc", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh")}], "limits": 20}}).eval
+    task = resolve_task(ev.tasks[0], ev, "t")
+    prepare_task(task, ev)
+    data = task.dataset["default"][split] if "default" in task.dataset else task.dataset[split]
+    s1, s2, gold = list(data["sentence1"]), list(data["sentence2"]), list(data["score"])
+    assert len(s1) == 20
+
+    tok = AutoTokenizer.from_pretrained(str(folder), padding_side="left")
+    model = AutoModel.from_pretrained(str(folder)).eval()
+
+    def embed(texts):
+        batch = tok([instruction + t for t in texts], padding=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = model(**batch).last_hidden_state[:, -1]
+        return torch.nn.functional.normalize(hidden, dim=-1)
+
+    cosine = (embed(s1) * embed(s2)).sum(-1).numpy()
+    assert ours == pytest.approx(spearmanr(cosine, gold).statistic, abs=1e-5)

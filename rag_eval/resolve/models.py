@@ -159,7 +159,8 @@ def model_prompts(cfg: ModelConfig) -> dict[str, str] | None:
     """mteb prompt dict: per-task prompts, plus EvalScope's ``prompt`` for queries.
 
     A bi-encoder's ``instruction`` replaces every prompt that reaches queries: only ``<key>-document``
-    prompts are kept beside it (a reranker reads ``instruction`` itself: rag_eval/stages/rerankers)."""
+    prompts are kept beside it (:func:`attach_task_prompts` also gives it to each symmetric task's texts);
+    a reranker reads ``instruction`` itself (rag_eval/stages/rerankers)."""
     prompts = dict(cfg.prompts)
     if cfg.prompt:
         prompts.setdefault("query", cfg.prompt)
@@ -200,6 +201,13 @@ def attach_task_prompts(model: LoadedModel, tasks: list[Any]) -> None:
                 f"model.prompts key '{key}' names no task of this run: use a task name, a task type, "
                 "'query' or 'document' (optionally '<task>-query' / '<task>-document')"
             )
+    if model.config.instruction is not None:  # one instruction for every task: queries, or both sides if symmetric
+        from rag_eval import task_types
+
+        for task in tasks:
+            spec = task_types.get(task.metadata.type)
+            key = f"{task.metadata.name}-query" if spec is not None and spec.retrieves else task.metadata.name
+            encoder_prompts[key] = model.config.instruction
     model.encoder.model_prompts = encoder_prompts or None
 
 
