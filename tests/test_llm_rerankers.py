@@ -327,3 +327,29 @@ def test_qwen3_embedding_instruction_on_a_symmetric_task(standins, data_dir, tmp
 
     cosine = (embed(s1) * embed(s2)).sum(-1).numpy()
     assert ours == pytest.approx(spearmanr(cosine, gold).statistic, abs=1e-5)
+
+
+def test_truncation_warning_and_tie_flags(reranker_path, caplog):
+    """A sentence-transformers cross-encoder that cuts pairs says how many; constant or mostly tied scores are
+    flagged (and named in summary.md's notes)."""
+    import logging
+
+    from sentence_transformers import CrossEncoder
+
+    from rag_eval.report.writer import tie_notes
+    from rag_eval.stages.reranking import _warn_truncation, tie_stats
+
+    model = CrossEncoder(reranker_path, max_length=16)
+    pairs = [("short", "x"), ("a long query " * 5, "a long document " * 10), ("q", "d " * 30)]
+    with caplog.at_level(logging.WARNING, logger="rag_eval"):
+        _warn_truncation(model, pairs)
+    assert "2 of 3 pairs are longer than the cross-encoder's max_seq_length 16 tokens" in caplog.text
+    assert tie_stats(np.full(10, 0.5, dtype=np.float32)) == {"pairs": 10, "distinct_scores": 1, "constant": True,
+                                                              "mostly_tied": True}
+    assert tie_stats(np.array([0.1, 0.1, 0.1, 0.2], dtype=np.float32))["mostly_tied"]
+    assert not tie_stats(np.linspace(0, 1, 10, dtype=np.float32))["mostly_tied"]
+
+    class Row:
+        model, task, ties = "r", "T", "constant"
+
+    assert "r on T (constant)" in "\n".join(tie_notes([Row()]))
