@@ -139,4 +139,10 @@ def build_qwen3_embedding(root: Path, qwen3_folder: Path) -> Path:
                                                   "that answer the query\nQuery:", "document": ""})
     folder = root / "Qwen3-Embedding-0.6B"
     model.save(str(folder))
+    # the files as Qwen publishes them (sentence-transformers 3/4 names): plain texts, no chat template applied
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 1024, "do_lower_case": False}))
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
     return folder
