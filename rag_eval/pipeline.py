@@ -286,12 +286,13 @@ def _run_stages(run: RunConfig, tasks: list[Any], alone: bool, output_folder: Pa
         cross_encoder = load_cross_encoder(run.cross_encoder)
         record.plan(plan(run, tasks, alone, ce=cross_encoder))
         return run_one_stage(cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+    # the reranker first: a folder it cannot score as its authors do is refused before stage 1 loads
+    cross_encoder = load_cross_encoder(run.cross_encoder) if run.cross_encoder is not None else None
     bi_encoder = load_bi_encoder(run.bi_encoder)
     attach_task_prompts(bi_encoder, tasks)
-    if run.cross_encoder is None:
+    if cross_encoder is None:
         record.plan(plan(run, tasks, alone, bi=bi_encoder))
         return run_one_stage(bi_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
-    cross_encoder = load_cross_encoder(run.cross_encoder)
     record.plan(plan(run, tasks, alone, bi=bi_encoder, ce=cross_encoder))
     return run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
 

@@ -288,6 +288,26 @@ CATALOGUE = [
     slow(Row("hybrid-quiet", ("model=hybrid_bm25_minilm",
                               "model.hybrid.models=[{model_type: bm25}, {model_type: bm25, name: bm25-char, "
                               "model_kwargs: {tokenizer: char}}]", CMRC, "eval.limits=5"), 0, "")),
+    # --- reranker formats (rag_eval/stages/rerankers): refused before any model loads or downloads
+    Row("reranker-format-typo", ("reranker=ms_marco_minilm_local", "reranker.reranker_format=qwen"), 2,
+        E + "model[1].reranker_format is 'qwen': use one of auto, cross_encoder, qwen3, flag_llm, flag_layerwise"),
+    Row("reranker-format-on-bi-encoder", ("model.reranker_format=qwen3",), 2,
+        E + "model[0].reranker_format is qwen3: it applies to a reranker (is_cross_encoder: true) only"),
+    Row("reranker-layerwise", ("reranker=bge_reranker_v2_minicpm_layerwise",), 2,
+        E + "model[1].reranker_format flag_layerwise: bge-reranker-v2-minicpm-layerwise runs its own modelling "
+            "code"),
+    slow(Row("reranker-causal-unknown", ("reranker=ms_marco_minilm_local",
+                                         "reranker.model_name_or_path={tmp}/some-llm"), 2,
+             E + "model[1] '{tmp}/some-llm' is a causal LM (Qwen3ForCausalLM) whose scoring format rag_eval cannot "
+                 "tell: set reranker_format to one of cross_encoder, qwen3, flag_llm")),
+    slow(Row("reranker-seq-cls-no-roles", ("reranker=ms_marco_minilm_local",
+                                           "reranker.model_name_or_path={tmp}/some-seq-cls"), 2,
+             E + "model[1] '{tmp}/some-seq-cls' is a decoder sequence-classification conversion "
+                 "(Qwen3ForSequenceClassification) without a chat template carrying the query/document roles")),
+    slow(Row("llm-max-seq-length-beyond-positions", ("reranker=ms_marco_minilm_local",
+                                                      "reranker.model_name_or_path={tmp}/some-llm",
+                                                  "reranker.reranker_format=qwen3", "reranker.max_seq_length=4096"),
+             2, E + "model[1].max_seq_length is 4096, more than the 1024 positions of '{tmp}/some-llm'")),
     # --- unsafe names are sanitised inside the output folder: the run succeeds
     slow(Row("unsafe-names", ("model.name=../../../tmp/escape",
                               f"eval.tasks=[{{name: ../../etc, type: STS, path: {DEMO}/sts/stsb-zh-mini}}]",
@@ -345,6 +365,10 @@ def answers(request, tmp_path_factory):
     """Every selected row's command, run concurrently once: {row id: (CompletedProcess, tmp)}."""
     tmp = tmp_path_factory.mktemp("catalogue")
     (tmp / "a-file").write_text("not a folder\n")
+    for folder, arch in (("some-llm", "Qwen3ForCausalLM"), ("some-seq-cls", "Qwen3ForSequenceClassification")):
+        (tmp / folder).mkdir()  # config.json alone: the format is decided before any weights are read
+        (tmp / folder / "config.json").write_text(f'{{"architectures": ["{arch}"], "model_type": "qwen3", '
+                                                  '"max_position_embeddings": 1024}')
     (tmp / "bad-sts").mkdir()
     (tmp / "bad-sts" / "test.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n'
                                                 '{"sentence1": "a", "sentence2" "b", "score": 0}\n')
@@ -396,6 +420,7 @@ def test_catalogue(row: Row, answers):
 NO_ROW = {
     "model.revision": "any string; a revision the hub lacks is the hub-model-offline row's line",
     "model.prompt": "free text (the query prompt)",
+    "model.instruction": "free text (one instruction for every task)",
     "model.api_key": "free text, never written anywhere",
     "eval.dataset_path": "a folder path, read only by EvalScope's Custom* tasks",
 }

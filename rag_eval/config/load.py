@@ -295,6 +295,23 @@ def _check_encode_kwargs(m: ModelConfig, where: str) -> None:
                 raise ConfigError(f"{prefix}.{key} is {value!r}: use {problem}")
 
 
+def _check_reranker_format(m: ModelConfig, where: str) -> None:
+    from rag_eval.stages.rerankers import REFUSED, SUPPORTED, RerankerFormat
+
+    names = [f.value for f in RerankerFormat]
+    if m.reranker_format not in names:
+        raise ConfigError(f"{where}.reranker_format is {m.reranker_format!r}: use one of {', '.join(names)}")
+    if m.reranker_format in REFUSED:  # before any download
+        raise ConfigError(f"{where}.reranker_format {m.reranker_format}: {REFUSED[m.reranker_format]}; supported: "
+                          f"auto, {SUPPORTED}")
+    if m.reranker_format != "auto" and not m.is_cross_encoder:
+        raise ConfigError(f"{where}.reranker_format is {m.reranker_format}: it applies to a reranker "
+                          "(is_cross_encoder: true) only; leave it auto")
+    if m.reranker_format not in ("auto", "cross_encoder") and m.is_api:
+        raise ConfigError(f"{where}.reranker_format is {m.reranker_format}: a served reranker is scored by its "
+                          "server; leave it auto")
+
+
 def _check_model(m: ModelConfig, where: str) -> None:
     if m.is_api:
         _check_api(m, where)
@@ -320,6 +337,7 @@ def _check_model(m: ModelConfig, where: str) -> None:
         )
     if m.max_seq_length is not None and m.max_seq_length <= 0:
         raise ConfigError(f"{where}.max_seq_length is {m.max_seq_length}: use a positive integer or null")
+    _check_reranker_format(m, where)
     if m.is_search and m.is_cross_encoder:
         raise ConfigError(f"{where}: a {m.model_type} model retrieves (stage 1); it cannot be the reranker")
     if m.model_type == "bm25":  # up front, not when mteb builds it

@@ -49,6 +49,11 @@ class ModelConfig:
     max_seq_length: int | None = None  # None keeps the model's own limit
     prompt: str = ""  # query prompt (EvalScope); documents get none
     prompts: dict[str, str] = field(default_factory=dict)  # mteb-style per-task prompts
+    # a reranker's scoring format (rag_eval/stages/rerankers): auto | cross_encoder | qwen3 | flag_llm |
+    # flag_layerwise; auto decides from the model folder before any model runs
+    reranker_format: str = "auto"
+    # the instruction for every task (overrides the per-task and the model's default instructions); null: those
+    instruction: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     config_kwargs: dict[str, Any] = field(default_factory=dict)
     encode_kwargs: dict[str, Any] = field(default_factory=dict)

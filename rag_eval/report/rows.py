@@ -63,6 +63,7 @@ class ResultRow:
     texts_per_s: float | None = None
     experiment: str = ""  # stage 2: ``<stage-1 model>_<revision>_top<k>``
     unk_rate: float | None = None  # share of the task's tokens the model's vocabulary does not know
+    ties: str = ""  # a reranker's scores on the task: "constant" or "mostly_tied" (reranker.ties), else ""
     # retrieval stacks (rag_eval result files): queries evaluated; stage 2: stage1_model, stage1_revision,
     # stage1_variant, top_k, stage1_recall_at_top_k; stage 1: variant
     stack: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -189,6 +190,8 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         sample = extra.get("sample") or {}
         texts = texts_evaluated(task_type, sample, stage, extra.get("top_k"))
         unk_rate = (extra.get("vocabulary") or {}).get("unk_rate")
+        ties = (extra.get("reranker") or {}).get("ties") or {}
+        tied = "constant" if ties.get("constant") else "mostly_tied" if ties.get("mostly_tied") else ""
         stack = {k: extra[k] for k in ("stage1_model", "stage1_revision", "stage1_variant", "top_k",
                                        "stage1_recall_at_top_k") if extra.get(k) is not None}
         retrieval = extra.get("retrieval") or {}
@@ -204,7 +207,7 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         task_type = meta[0] if meta else "unknown"
         metric = _main_metric(splits, task_type, meta[1] if meta else None)
         model = _meta_name(str(model_folder_of(path, place))) or model_dir.replace("__", "/")
-        revision, sample, texts, unk_rate, stack = rev_dir, {}, None, None, {}
+        revision, sample, texts, unk_rate, stack, tied = rev_dir, {}, None, None, {}, ""
         data = "public" if meta else ""
     seconds = obj.get("evaluation_time")
     seconds = float(seconds) if isinstance(seconds, (int, float)) else None
@@ -214,7 +217,7 @@ def _row_from_result(path: Path, rel: Path, obj: dict[str, Any]) -> ResultRow:
         stage=stage, task_type=task_type, task=task, model=model, revision=revision, metric=metric,
         score=score, seconds=seconds, sample=sample_text(sample) if extra is not None else "",
         texts=texts, texts_per_s=speed, experiment=experiment, path=str(path),
-        unk_rate=unk_rate if isinstance(unk_rate, (int, float)) else None, stack=stack, data=data,
+        unk_rate=unk_rate if isinstance(unk_rate, (int, float)) else None, stack=stack, data=data, ties=tied,
         date=float(date) if isinstance(date, (int, float)) else None,
     )
 

@@ -56,6 +56,16 @@ def vocabulary_notes(rows) -> list[str]:
     return [*lines, ""]
 
 
+def tie_notes(rows) -> list[str]:
+    """A Notes section naming each reranker whose scores on a task are constant or mostly tied."""
+    tied = [f"{r.model} on {r.task} ({r.ties.replace('_', ' ')})" for r in rows if r.ties]
+    if not tied:
+        return []
+    return ["## Tied scores", "", "Stage-2 scores that are all identical or mostly tied: mteb breaks ties by document "
+            "id, so these rankings say nothing of the reranker (check its format, max_seq_length and "
+            f"instruction): {'; '.join(tied)}.", ""]
+
+
 def write_reports(folder: str | Path, *, charts: bool = True) -> dict[str, Path]:
     """Rebuild the reports of everything under ``folder`` from its result files.
 
@@ -139,6 +149,7 @@ def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
                f"Retriever misses, reranker inversions and the worst queries of each two-stage task: [{FAILURES_MD}]"
                f"({FAILURES_MD}).", ""]
     md += vocabulary_notes(rows)
+    md += tie_notes(rows)
     if len(jobs) > 1:  # one job: the status line says it all
         md += ["## Jobs", "",
                "Every job that wrote into this folder (`.runs/`): `not_done` counts the planned tasks with "

@@ -19,6 +19,7 @@ from rag_eval.errors import ConfigError
 from rag_eval.resolve.hub import ResolvedModel, resolve_model
 from rag_eval.resolve.loaded import LoadedModel
 from rag_eval.resolve.precision import apply_precision
+from rag_eval.stages.rerankers.detect import detect_format
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,12 @@ def check_max_seq_length(cfg: ModelConfig, model: Any, where: str) -> None:
     """``max_seq_length`` beyond the model's positions fails deep in torch at the first long text: refused
     at load time, before anything runs (both encoders)."""
     limit = model_positions(model) if cfg.max_seq_length else None
-    if limit is not None and cfg.max_seq_length > limit:
+    if limit is not None:
+        _refuse_positions(cfg, limit, where)
+
+
+def _refuse_positions(cfg: ModelConfig, limit: int, where: str) -> None:
+    if cfg.max_seq_length and cfg.max_seq_length > limit:
         raise ConfigError(f"{where}.max_seq_length is {cfg.max_seq_length}, more than the {limit} positions of "
                           f"{cfg.model_name_or_path!r}: use at most {limit}, or null for the model's own")
 
@@ -179,10 +185,17 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path, where: str = "mod
 
 
 def model_prompts(cfg: ModelConfig) -> dict[str, str] | None:
-    """mteb prompt dict: per-task prompts, plus EvalScope's ``prompt`` for queries."""
+    """mteb prompt dict: per-task prompts, plus EvalScope's ``prompt`` for queries.
+
+    A bi-encoder's ``instruction`` replaces every prompt that reaches queries: only ``<key>-document``
+    prompts are kept beside it (:func:`attach_task_prompts` also gives it to each symmetric task's texts);
+    a reranker reads ``instruction`` itself (rag_eval/stages/rerankers)."""
     prompts = dict(cfg.prompts)
     if cfg.prompt:
         prompts.setdefault("query", cfg.prompt)
+    if cfg.instruction is not None and not cfg.is_cross_encoder:
+        prompts = {k: v for k, v in prompts.items() if k.endswith("-document") or k == "document"}
+        prompts["query"] = cfg.instruction
     return prompts or None
 
 
@@ -217,6 +230,13 @@ def attach_task_prompts(model: LoadedModel, tasks: list[Any]) -> None:
                 f"model.prompts key '{key}' names no task of this run: use a task name, a task type, "
                 "'query' or 'document' (optionally '<task>-query' / '<task>-document')"
             )
+    if model.config.instruction is not None:  # one instruction for every task: queries, or both sides if symmetric
+        from rag_eval import task_types
+
+        for task in tasks:
+            spec = task_types.get(task.metadata.type)
+            key = f"{task.metadata.name}-query" if spec is not None and spec.retrieves else task.metadata.name
+            encoder_prompts[key] = model.config.instruction
     model.encoder.model_prompts = encoder_prompts or None
 
 
@@ -267,6 +287,7 @@ def load_bi_encoder(cfg: ModelConfig) -> LoadedModel:
     if cfg.is_api:
         return _api_model(cfg, "model[0]")
     resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
+    check_max_positions(cfg, resolved.path, "model[0]")
     model = build_sentence_transformer(cfg, resolved.path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -301,8 +322,12 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
     if cfg.is_api:
         return _api_model(cfg, "model[1]")
     resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
+    fmt = detect_format(cfg, resolved.path)  # before any weights are read
+    check_max_positions(cfg, resolved.path, "model[1]")
     if cfg.trust_remote_code:
         logger.warning("trust_remote_code is on for %s: its own code will run", cfg.model_name_or_path)
+    if fmt != "cross_encoder":
+        return _llm_reranker(cfg, resolved, fmt)
     try:
         model = CrossEncoder(
             str(resolved.path),
@@ -327,4 +352,45 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
         overwrites={"name": name, "revision": resolved.revision, "loader": CrossEncoderWrapper}
     )
     return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
-                       region=_compute(model, cfg, name, resolved.revision, "model[1]"))
+                       region=_compute(model, cfg, name, resolved.revision, "model[1]"), reranker_format=fmt)
+
+
+def check_max_positions(cfg: ModelConfig, folder: Path, where: str) -> None:
+    """:func:`check_max_seq_length` before loading, from the folder's config.json (the same line)."""
+    if not cfg.max_seq_length:
+        return
+    config = folder / "config.json"
+    try:
+        data = json.loads(config.read_text()) if config.is_file() else {}
+    except (OSError, ValueError):
+        data = {}
+    limit = data.get("max_position_embeddings") if isinstance(data, dict) else None
+    if not isinstance(limit, int) or limit <= 0:
+        return
+    if "roberta" in str(data.get("model_type", "")) or "camembert" in str(data.get("model_type", "")):
+        limit -= int(data.get("pad_token_id", 1) or 1) + 1  # as model_positions counts them
+    _refuse_positions(cfg, limit, where)
+
+
+def _llm_reranker(cfg: ModelConfig, resolved: ResolvedModel, fmt: str) -> LoadedModel:
+    """An LLM reranker scored in its authors' format (rag_eval/stages/rerankers)."""
+    from mteb.models.model_meta import ModelMeta
+
+    from rag_eval.stages.rerankers import FORMATS
+    from rag_eval.stages.rerankers.detect import architecture
+    from rag_eval.stages.rerankers.model import LlmReranker
+
+    _, kind = architecture(resolved.path)
+    try:
+        encoder = LlmReranker(FORMATS[fmt], resolved.path, kind, cfg.max_seq_length, cfg.instruction,
+                              device=cfg.device, model_kwargs=torch_kwargs(cfg.model_kwargs),
+                              config_kwargs=cfg.config_kwargs, trust_remote_code=cfg.trust_remote_code,
+                              prompts=model_prompts(cfg))
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"reranker {cfg.model_name_or_path!r} ({fmt} format) could not be loaded from "
+                          f"{resolved.path}: {msg}") from None
+    name = display_name(cfg, resolved)
+    encoder.mteb_model_meta = ModelMeta.create_empty(overwrites={"name": name, "revision": resolved.revision})
+    return LoadedModel(encoder=encoder, config=cfg, resolved=resolved, name=name, revision=resolved.revision,
+                       region=apply_precision(encoder.model, cfg), reranker_format=fmt)

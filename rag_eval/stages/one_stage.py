@@ -14,7 +14,7 @@ from rag_eval.config import EvalConfig
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.results import ResultPlace, TaskOutcome, write_model_meta
 from rag_eval.stages.first_stage import first_stage
-from rag_eval.stages.reranking import cached_cross_encoder
+from rag_eval.stages.reranking import cached_cross_encoder, note_scoring
 from rag_eval.stages.task_steps import (
     cached_outcome,
     evaluate_task,
@@ -65,6 +65,8 @@ def run_one_stage(model: LoadedModel, tasks: list[Any], ev: EvalConfig, output_f
                 outcome.sample = prepare_task(task, ev, extra)
                 result = evaluate_task(model, task, ev, encoder=encoder, items=items)
                 note_vocabulary(extra, vocabulary, model, task)
+                if model.config.is_cross_encoder:
+                    note_scoring(extra, encoder, model, task)
                 return result
 
             try:

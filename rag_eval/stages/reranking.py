@@ -48,6 +48,8 @@ class LengthSortedCrossEncoder:
         self.region = region or contextlib.nullcontext  # model.precision's autocast region
         self.cache = cache if cache is not None else EmbeddingCache(None)
         self.pairs_scored = 0  # pairs sent to the model (the rest came from the cache)
+        self.instructions: dict[str, str | None] = {}  # task -> the instruction an LLM format applied
+        self.ties: dict[str, dict[str, Any]] = {}  # task -> tie_stats of its last predict call
 
     @property
     def mteb_model_meta(self) -> Any:
@@ -73,7 +75,11 @@ class LengthSortedCrossEncoder:
                                               batch_size=batch_size, **kwargs)
                 bar.update(total)
                 return scores
-            keys = [_pair_key(q, d) for q, d in pairs]
+            instruction = None
+            if hasattr(self.wrapper, "instruction_for"):  # an LLM format: the task's instruction, in its slot
+                instruction = self.wrapper.instruction_for(task_metadata)
+                self.instructions[task_metadata.name] = instruction
+            keys = [_pair_key(q, d, instruction) for q, d in pairs]
             self.cache.load(keys)
             missing: dict[str, int] = {}
             for i, key in enumerate(keys):
@@ -82,19 +88,27 @@ class LengthSortedCrossEncoder:
             bar.update(total - len(missing))
             new: dict[str, float] = {}
             if missing:
-                scores = self._score([pairs[i] for i in missing.values()], batch_size, bar, kwargs)
+                scores = self._score([pairs[i] for i in missing.values()], batch_size, bar, kwargs, instruction)
                 self.cache.add(list(missing), scores.reshape(-1, 1))
                 new = dict(zip(missing, scores.tolist(), strict=True))
                 self.pairs_scored += len(missing)
             logger.debug("%s: %d pairs, %d scored, %d from the score cache", task_metadata.name, len(pairs),
                          len(missing), len(pairs) - len(missing))
-            return np.asarray([new[k] if k in new else self.cache[k][0] for k in keys], dtype=np.float32)
+            out = np.asarray([new[k] if k in new else self.cache[k][0] for k in keys], dtype=np.float32)
+            self.ties[task_metadata.name] = tie_stats(out)
+            return out
 
-    def _score(self, pairs: list[tuple[Any, Any]], batch_size: int, bar: Any, kwargs: dict[str, Any]) -> np.ndarray:
+    def _score(self, pairs: list[tuple[Any, Any]], batch_size: int, bar: Any, kwargs: dict[str, Any],
+               instruction: str | None = None) -> np.ndarray:
         """Scores of ``pairs`` (unique, none cached), in input order."""
+        if hasattr(self.wrapper, "instruction_for"):
+            with self.region():
+                return np.asarray(self.wrapper.score_pairs(pairs, batch_size, on_batch=bar.update,
+                                                           instruction=instruction), dtype=np.float32)
         if hasattr(self.wrapper, "score_pairs"):
             return np.asarray(self.wrapper.score_pairs(pairs, batch_size, on_batch=bar.update), dtype=np.float32)
         model = self.wrapper.model
+        _warn_truncation(model, pairs)
         scores = np.empty(len(pairs), dtype=np.float32)
         for rows in batches(model, pairs, batch_size):
             with self.region():
@@ -108,8 +122,36 @@ class LengthSortedCrossEncoder:
         """Nothing to stop (the multi-process pool is the bi-encoder's); here for a uniform stage API."""
 
 
-def _pair_key(query: Any, document: Any) -> str:
-    return hashlib.sha256(f"{query}\0{document}".encode()).hexdigest()
+def _pair_key(query: Any, document: Any, instruction: str | None = None) -> str:
+    text = f"{query}\0{document}" if instruction is None else f"{instruction}\0{query}\0{document}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: a task whose stage-2 scores have at most this share of distinct values is flagged as mostly tied
+TIE_SHARE = 0.5
+
+
+def tie_stats(scores: np.ndarray) -> dict[str, Any]:
+    """How tied a task's scores are: ``constant`` (one value) or ``mostly_tied`` (few distinct values)."""
+    distinct = int(np.unique(scores).size)
+    n = int(scores.size)
+    return {"pairs": n, "distinct_scores": distinct, "constant": n > 1 and distinct == 1,
+            "mostly_tied": n > 1 and distinct <= max(1, int(n * TIE_SHARE))}
+
+
+def _warn_truncation(model: Any, pairs: list[tuple[Any, Any]]) -> None:
+    """Warn, with counts, when a sentence-transformers cross-encoder will cut pairs to its max_length."""
+    tokenizer, limit = getattr(model, "tokenizer", None), getattr(model, "max_length", None)
+    if tokenizer is None or not limit or not pairs or not all(isinstance(t, str) for p in pairs for t in p):
+        return
+    try:
+        ids = tokenizer([q for q, _ in pairs], [d for _, d in pairs], truncation=False)["input_ids"]
+    except Exception:  # a processor that takes no text pairs: nothing to count
+        return
+    cut = sum(len(x) > limit for x in ids)
+    if cut:
+        logger.warning("%d of %d pairs are longer than the cross-encoder's max_seq_length %d tokens and were "
+                       "truncated", cut, len(pairs), limit)
 
 
 def score_cache_dir(output_folder: Path, model: Any) -> Path:
@@ -118,6 +160,8 @@ def score_cache_dir(output_folder: Path, model: Any) -> Path:
     settings = {
         "model": model.name, "revision": model.revision, "max_seq_length": cfg.max_seq_length,
         "prompt": cfg.prompt, "precision": cfg.precision,
+        **({"format": model.reranker_format, "instruction": cfg.instruction, "prompts": cfg.prompts}
+           if model.reranker_format not in (None, "cross_encoder") else {}),
         "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
         "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
         "api": [cfg.api_base, cfg.model_name, cfg.rerank_schema, cfg.extra_body] if cfg.is_api else None,
@@ -125,6 +169,22 @@ def score_cache_dir(output_folder: Path, model: Any) -> Path:
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return cache_folder(output_folder, "rerank_scores", model.name, model.revision, digest)
+
+
+def note_scoring(extra: dict[str, Any], reranker: LengthSortedCrossEncoder, model: Any, task: Any) -> None:
+    """Put the reranker's format, the instruction as applied and its scores' ties into ``extra``."""
+    name = task.metadata.name
+    block: dict[str, Any] = {"format": model.reranker_format or "cross_encoder"}
+    if name in reranker.instructions:
+        block["instruction"] = reranker.instructions[name]
+    ties = reranker.ties.get(name)
+    if ties is not None:
+        block["ties"] = ties
+        if ties["constant"] or ties["mostly_tied"]:
+            logger.warning("%s: %s gave %d distinct scores to %d pairs (%s): its ranking is mteb's tie-break by "
+                           "document id, not the reranker's", name, model.name, ties["distinct_scores"], ties["pairs"],
+                           "constant" if ties["constant"] else "mostly tied")
+    extra["reranker"] = block
 
 
 def cached_cross_encoder(model: Any, output_folder: Path | None, stage: str | None) -> LengthSortedCrossEncoder:

@@ -189,6 +189,7 @@ def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) 
                           **({"hybrid": _hybrid_record(model)} if model.parts else {}),
                           **({"bm25": cfg.model_kwargs} if cfg.model_type == "bm25" else {})}}
            if not cfg.is_cross_encoder else {}),
+        **({"prompts_applied": applied_prompts(model, task)} if not cfg.is_cross_encoder else {}),
         **({"api": {"api_base": cfg.api_base, "model_name": cfg.model_name, "dimensions": cfg.dimensions,
                     "rerank_schema": cfg.rerank_schema if cfg.is_cross_encoder else None}}
            if cfg.is_api else {}),  # never the key
@@ -238,6 +239,18 @@ def applied_settings(model: LoadedModel, task: Any) -> dict[str, Any]:
         key = _compat.prompt_name(prompts, task.metadata, kind) if prompts else None
         applied[getattr(kind, "value", "text")] = prompts.get(key, "") if key else ""
     out["prompts"] = applied
+    return out
+
+
+def applied_prompts(model: LoadedModel, task: Any) -> dict[str, str | None]:
+    """The prompt texts the bi-encoder applies on this task, as mteb picks them (query / document)."""
+    from mteb.types import PromptType
+
+    prompts = getattr(model.encoder, "model_prompts", None) or {}
+    out: dict[str, str | None] = {}
+    for kind in (PromptType.query, PromptType.document):
+        key = _compat.prompt_name(prompts, task.metadata, kind) if prompts else None
+        out[kind.value] = prompts.get(key) if key else None
     return out
 
 

@@ -35,7 +35,7 @@ from rag_eval.results import (
 )
 from rag_eval.results.layout import PREDICTIONS
 from rag_eval.stages.first_stage import first_stage
-from rag_eval.stages.reranking import LengthSortedCrossEncoder, cached_cross_encoder
+from rag_eval.stages.reranking import LengthSortedCrossEncoder, cached_cross_encoder, note_scoring
 from rag_eval.stages.task_steps import (
     cached_outcome,
     evaluate_task,
@@ -168,7 +168,9 @@ def _rerank(reranker: LengthSortedCrossEncoder, ce: LoadedModel, task: Any, ev: 
     kept = folder / task.prediction_file_name
     readable_predictions(kept)
     with storage_guard(kept, partial=kept, errnos=DISK_ERRNOS):  # mteb writes it in place: no half file left
-        return evaluate_task(ce, task, ev, encoder=reranker, prediction_folder=folder, items=items)
+        result = evaluate_task(ce, task, ev, encoder=reranker, prediction_folder=folder, items=items)
+    note_scoring(extra, reranker, ce, task)
+    return result
 
 
 def candidate_recall(task: Any) -> float | None:
