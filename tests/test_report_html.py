@@ -354,3 +354,53 @@ def test_public_vs_yours_ranks_and_flags():
     rho = sec.body.split('id="rank-rho">')[1].split("<")[0]
     assert math.isclose(float(rho), 0.5)
     assert "every task here is local" in public_vs_yours([r for r in rows if r.data == "local"]).omitted
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_public_vs_yours_with_builtin_hub_tasks_and_local_tasks(tmp_path, hub_replica, minilm_path, e5_path):
+    """Two models on built-in tasks served by the C-MTEB hub replica (public: LCQMC, ATEC by name) and on tasks
+    declared from local data (yours): the section is drawn in the browser, each run's means equal the result
+    files', and its ranks follow those means."""
+    import datasets.config as dconfig
+    import huggingface_hub.constants as hf_constants
+    from playwright.sync_api import sync_playwright
+
+    from rag_eval import run_task
+
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in (("RAG_EVAL_OFFLINE", "1"), ("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"),
+                           ("HF_HUB_CACHE", str(hub_replica.hf_cache))):
+            mp.setenv(key, value)
+        mp.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+        mp.setattr(dconfig, "HF_HUB_OFFLINE", True)
+        mp.setattr(dconfig, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+        for name, path in (("minilm", minilm_path), ("e5-small", e5_path)):
+            run_task({"model": {"model_name_or_path": path, "name": name},
+                      "eval": {"tasks": ["LCQMC", "ATEC", *_demo_tasks()], "hub": "huggingface", "limits": 20,
+                               "output_folder": str(out), "verbosity": 0}})
+    means: dict[str, dict[str, list[float]]] = {}
+    for obj in _results(out):
+        side = "public" if obj["rag_eval"]["data"]["hub"] == "huggingface" else "local"
+        means.setdefault(obj["rag_eval"]["model"], {}).setdefault(side, []).append(_main_score(obj))
+    assert {m: {s: len(v) for s, v in sides.items()} for m, sides in means.items()} == {
+        "minilm": {"public": 2, "local": 2}, "e5-small": {"public": 2, "local": 2}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
+        page.goto((out / "report.html").as_uri(), wait_until="load")
+        assert page.evaluate("() => document.querySelector('#public-vs-yours').dataset.omitted || ''") == ""
+        rows = page.evaluate("() => [...document.querySelectorAll('#public-table tbody tr')].map(tr => "
+                             "[tr.dataset.run, ...[...tr.querySelectorAll('td')].map(td => td.dataset.value)])")
+        browser.close()
+    assert {r[0] for r in rows} == {"minilm", "e5-small"}
+    rows = [[r[0], *r[2:6]] for r in rows]  # run, public mean, public rank, your mean, your rank (td 0: the run)
+    for row in rows:
+        assert float(row[1]) == pytest.approx(sum(means[row[0]]["public"]) / 2, abs=1e-9)
+        assert float(row[3]) == pytest.approx(sum(means[row[0]]["local"]) / 2, abs=1e-9)
+    by_public = sorted(rows, key=lambda r: -float(r[1]))
+    assert [int(r[2]) for r in by_public] == [1, 2]
+    by_local = sorted(rows, key=lambda r: -float(r[3]))
+    assert [int(r[4]) for r in by_local] == [1, 2]
