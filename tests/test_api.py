@@ -345,7 +345,7 @@ def test_evalscope_retriever_reranker_matrix_and_rerank_urls(server, tmp_path, d
     from rag_eval.results import read_jobs
 
     ev = {"custom_tasks": [{"name": "Cranfield", "data_path": str(data_dir / CRANFIELD)}], "limits": 10,
-          "top_k": 10, "verbosity": 0}
+          "corpus_size": 200, "top_k": 10, "verbosity": 0}  # 200 of 1,400 documents: the served encoder is slow
     embedder = _api(server, encode_kwargs={"batch_size": 64})
     before = _requests(server, "/v1/embeddings")
     one = run_task({"eval_backend": "RAGEval", "eval_config": {"tool": "MTEB", "models": [embedder], "eval": {
