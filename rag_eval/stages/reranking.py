@@ -22,7 +22,7 @@ import numpy as np
 from rag_eval import _compat
 from rag_eval.results.layout import cache_folder
 from rag_eval.stages.batching import batches
-from rag_eval.stages.embedding_cache import EmbeddingCache
+from rag_eval.stages.embedding_cache import PROBE_CHARS_PER_TOKEN, EmbeddingCache
 from rag_eval.stages.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -144,8 +144,10 @@ def _warn_truncation(model: Any, pairs: list[tuple[Any, Any]]) -> None:
     tokenizer, limit = getattr(model, "tokenizer", None), getattr(model, "max_length", None)
     if tokenizer is None or not limit or not pairs or not all(isinstance(t, str) for p in pairs for t in p):
         return
+    budget = limit * PROBE_CHARS_PER_TOKEN  # bounded, as the bi-encoder's probe: a 10 MB text costs a long one's
     try:
-        ids = tokenizer([q for q, _ in pairs], [d for _, d in pairs], truncation=False)["input_ids"]
+        ids = tokenizer([q[:budget] for q, _ in pairs], [d[:budget] for _, d in pairs], truncation=False,
+                        verbose=False)["input_ids"]
     except Exception:  # a processor that takes no text pairs: nothing to count
         return
     cut = sum(len(x) > limit for x in ids)
