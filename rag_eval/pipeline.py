@@ -160,6 +160,7 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
     alone = run.cross_encoder is not None and reranker_alone(tasks)
     if run.eval.dry_run:
         return _dry_run(run, tasks, output_folder, alone)
+    check_model_paths(run)  # a local model folder that is not there: before any data is looked up
     check_sources(tasks, run.eval.hub)  # every task's data on disk (or downloaded) before any model loads
     record = JobRecord(output_folder, job)
     record.plan(plan(run, tasks, alone), status="starting")  # before any model loads: a job that dies shows
@@ -195,6 +196,15 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
         print(where_line(outcomes, files))
     job_logger.info("%s", summary)
     return scores
+
+
+def check_model_paths(run: RunConfig) -> None:
+    """Every model given as a local path (``./x``, ``/x``, ``~/x``) exists."""
+    from rag_eval.resolve.hub import check_local_path
+
+    for cfg in run.models:
+        if not (cfg.is_api or cfg.is_search):
+            check_local_path("model", cfg.model_name_or_path)
 
 
 def check_sources(tasks: list[Any], hub: str) -> None:

@@ -219,6 +219,14 @@ def local_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:10]
 
 
+def check_local_path(kind: str, value: str) -> None:
+    """A value that can only be a local path (see :func:`_looks_like_path`) must exist: one line now, before
+    anything slower (a hub, a dataset) is looked at."""
+    value = str(value or "").strip()
+    if value and _local_dir(value) is None and _looks_like_path(value):
+        raise _path_not_found(kind, value)
+
+
 def _path_not_found(kind: str, value: str) -> HubError:
     field = "model_name_or_path" if kind == "model" else "the dataset path"
     return HubError(
