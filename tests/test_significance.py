@@ -50,7 +50,8 @@ def test_published_minilm_scores_reproduced(published):
         assert split["main_score"] == split["cosine_spearman"]
         assert split["cosine_spearman"] == pytest.approx(figure, abs=1e-4), task
         path, obj = _result(out, "minilm", task)
-        assert obj["rag_eval"]["sample"].get("rows") is None  # every pair, no sample
+        sample = obj["rag_eval"]["sample"]  # every pair, no sample drawn (the sizes are recorded all the same)
+        assert sample["limits"] is None and sample["rows"] == sample["rows_total"]
         items = task_items(read_per_item(path))
         assert items.metric == "cosine_spearman" and not items.reason
         assert items.n == {"STSBenchmark": 1379, "LCQMC": 12500}[task]
