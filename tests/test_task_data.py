@@ -168,7 +168,7 @@ def _assert_matches_source(name: str, plain: dict, src: dict) -> None:
 
 
 def test_modelscope_mapping_table():
-    assert td.modelscope_dataset_ids("C-MTEB/LCQMC") == ["C-MTEB/LCQMC"]
+    assert td.modelscope_dataset_ids("C-MTEB/LCQMC") == ["C-MTEB/LCQMC", "mteb/LCQMC"]
     assert td.modelscope_dataset_ids("mteb/T2Retrieval") == ["mteb/T2Retrieval", "MTEB/T2Retrieval"]
     assert td.modelscope_dataset_ids("someone/else") == ["someone/else"]
 
