@@ -22,12 +22,15 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 from rag_eval.errors import StorageError
 from tests.conftest import ROOT, cli_env, start_cli
+from tests.servers.faulty import MODEL as FAULTY_MODEL
+from tests.servers.faulty import FaultyServer, vectors
 
 DEMO = ROOT / "rag_eval" / "demo_data"
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -61,61 +64,99 @@ def _leftovers(folder: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- Ctrl-C and SIGTERM
 
-SIGNAL_TASKS = [  # small: the signal lands within 0.2 s of the first result file, while the second task runs
+SIGNAL_TASKS = [
     {"name": "StsbSTS", "type": "STS", "path": DEMO / "sts/stsb-zh-mini"},
     {"name": "CmrcRetrieval", "type": "Retrieval", "path": DEMO / "retrieval/cmrc2018-zh-mini"},
     {"name": "StsbPairs", "type": "PairClassification", "path": DEMO / "pair_classification/stsb-pairs-zh-mini"},
 ]
 
 
+def _cmrc_texts() -> set[str]:
+    folder = DEMO / "retrieval/cmrc2018-zh-mini"
+    rows = [json.loads(line) for name in ("queries.jsonl", "corpus.jsonl")
+            for line in (folder / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["text"] for r in rows}
+
+
+class _Gate:
+    """A served embedder that holds every request carrying a CmrcRetrieval text until released: the signal
+    lands while the second task runs, however fast the machine (a slow server, as users meet them)."""
+
+    def __init__(self) -> None:
+        self.hold, self.texts = True, _cmrc_texts()
+        self.held, self.released = threading.Event(), threading.Event()
+
+    def embed(self, texts: list, n: int) -> str:
+        if self.hold and any(t in self.texts for t in texts):
+            self.held.set()
+            self.released.wait(120)
+        # a fixed vector per text (character-hash counts): the same text always gets the same embedding
+        vecs = []
+        for text in texts:
+            v = [0.0] * 16
+            for ch in text:
+                v[zlib.crc32(ch.encode()) % 16] += 1.0
+            vecs.append([x + 0.01 for x in v])
+        return vectors(texts, lambda i: vecs[i])
+
+    def release(self) -> None:
+        self.hold = False
+        self.released.set()
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_stops_cleanly_and_the_rerun_resumes(tmp_path, minilm_path, signum):
+def test_signal_stops_cleanly_and_the_rerun_resumes(tmp_path, signum):
     """The first task finishes, the signal lands in the second one: one line naming both, exit 130;
     the rerun (SIGINT case) runs only the unfinished tasks, and the scores equal an uninterrupted run."""
     from mteb import TaskResult
 
-    out = tmp_path / "out"
-    args = [_tasks_override(SIGNAL_TASKS), "eval.limits=40", f"eval.output_folder={out}", "eval.verbosity=1",
-            "eval.overwrite_results=false", f"hydra.run.dir={tmp_path}/h"]
-    proc = start_cli(args, start_new_session=True)  # its own process group: the signal reaches it as Ctrl-C does
-    _wait_for(lambda: "StsbSTS" in _results(out), proc)
-    os.killpg(proc.pid, signum)
-    stdout, stderr = proc.communicate(timeout=300)
-    name = signal.Signals(signum).name
-    assert proc.returncode == 130, stderr[-3000:]
-    assert "Traceback" not in stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1, stderr
-    done = _results(out)
-    finished = [t["name"] for t in SIGNAL_TASKS if t["name"] in done]
-    unfinished = [t["name"] for t in SIGNAL_TASKS if t["name"] not in done]
-    assert finished[:1] == ["StsbSTS"] and unfinished, (finished, unfinished)
-    assert lines[0] == (f"rag_eval: interrupted ({name}): finished (on disk): {', '.join(finished)}; "
-                        f"not finished: {', '.join(unfinished)}; rerun with eval.overwrite_results=false to resume")
-    assert not _leftovers(out)
-    for path in done.values():
-        assert TaskResult.from_disk(path).scores  # every finished file is whole
-    assert "StsbSTS" in (out / "summary.csv").read_text(encoding="utf-8")  # the report covers what finished
-    if signum == signal.SIGTERM:
-        return
+    gate = _Gate()
+    with FaultyServer(embed=gate.embed) as srv:
+        out = tmp_path / "out"
+        args = ["model=api", f"model.api_base={srv.api_base}", f"model.model_name={FAULTY_MODEL}",
+                _tasks_override(SIGNAL_TASKS), "eval.limits=40", f"eval.output_folder={out}", "eval.verbosity=1",
+                "eval.overwrite_results=false", f"hydra.run.dir={tmp_path}/h"]
+        proc = start_cli(args, start_new_session=True)  # its own process group: the signal reaches it as Ctrl-C does
+        _wait_for(lambda: "StsbSTS" in _results(out) and gate.held.is_set(), proc)
+        os.killpg(proc.pid, signum)
+        try:
+            stdout, stderr = proc.communicate(timeout=300)
+        finally:
+            gate.release()
+        name = signal.Signals(signum).name
+        assert proc.returncode == 130, stderr[-3000:]
+        assert "Traceback" not in stderr
+        lines = stderr.splitlines()
+        assert len(lines) == 1, stderr
+        done = _results(out)
+        finished = [t["name"] for t in SIGNAL_TASKS if t["name"] in done]
+        unfinished = [t["name"] for t in SIGNAL_TASKS if t["name"] not in done]
+        assert finished == ["StsbSTS"] and unfinished == ["CmrcRetrieval", "StsbPairs"], (finished, unfinished)
+        assert lines[0] == (f"rag_eval: interrupted ({name}): finished (on disk): {', '.join(finished)}; "
+                            f"not finished: {', '.join(unfinished)}; rerun with eval.overwrite_results=false to resume")
+        assert not _leftovers(out)
+        for path in done.values():
+            assert TaskResult.from_disk(path).scores  # every finished file is whole
+        assert "StsbSTS" in (out / "summary.csv").read_text(encoding="utf-8")  # the report covers what finished
+        if signum == signal.SIGTERM:
+            return
 
-    stamps = {task: path.stat().st_mtime_ns for task, path in done.items()}
-    proc = start_cli(args)
-    stdout, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr[-3000:]
-    assert stderr == ""
-    files = _results(out)
-    assert set(files) == {t["name"] for t in SIGNAL_TASKS}
-    assert {t: files[t].stat().st_mtime_ns for t in stamps} == stamps  # finished tasks were not run again
+        stamps = {task: path.stat().st_mtime_ns for task, path in done.items()}
+        proc = start_cli(args)
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-3000:]
+        assert stderr == ""
+        files = _results(out)
+        assert set(files) == {t["name"] for t in SIGNAL_TASKS}
+        assert {t: files[t].stat().st_mtime_ns for t in stamps} == stamps  # finished tasks were not run again
 
-    from rag_eval import run_task
+        from rag_eval import run_task
 
-    straight = run_task({"model": {"model_name_or_path": minilm_path, "name": MINILM_NAME,
-                                   "encode_kwargs": {"batch_size": 64}},
-                         "eval": {"tasks": [{**t, "path": str(t["path"])} for t in SIGNAL_TASKS], "limits": 40,
-                                  "output_folder": str(tmp_path / "straight"), "verbosity": 0}})
+        straight = run_task({"model": {"model_name": FAULTY_MODEL, "api_base": srv.api_base},
+                             "eval": {"tasks": [{**t, "path": str(t["path"])} for t in SIGNAL_TASKS], "limits": 40,
+                                      "output_folder": str(tmp_path / "straight"), "verbosity": 0}})
     for task, path in files.items():
         resumed = TaskResult.from_disk(path)
         split = next(iter(resumed.scores))

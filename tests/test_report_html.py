@@ -68,34 +68,41 @@ def _results(out: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def browser_page(folder, tmp_path_factory):
-    """report.html and plotly.min.js copied alone into another folder, opened in headless Chromium."""
+def browser():
+    """One headless Chromium for the module (Playwright's sync API runs one instance per thread)."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (README's test command installs it: apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(folder, browser, tmp_path_factory):
+    """report.html and plotly.min.js copied alone into another folder, opened in headless Chromium."""
     copy = tmp_path_factory.mktemp("copied")
     for name in ("report.html", "plotly.min.js"):
         shutil.copy2(folder / name, copy / name)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors, remote = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors, remote = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
 
-        def route(r):
-            if r.request.url.startswith("file://"):
-                r.continue_()
-            else:
-                remote.append(r.request.url)
-                r.abort()
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            remote.append(r.request.url)
+            r.abort()
 
-        page.route("**/*", route)
-        page.goto((copy / "report.html").as_uri(), wait_until="load")
-        page.wait_for_function("() => document.querySelectorAll('.plotly-graph-div .main-svg').length > 0")
-        yield page, errors, remote
-        browser.close()
+    page.route("**/*", route)
+    page.goto((copy / "report.html").as_uri(), wait_until="load")
+    page.wait_for_function("() => document.querySelectorAll('.plotly-graph-div .main-svg').length > 0")
+    yield page, errors, remote
+    page.close()
 
 
 @pytest.mark.slow
@@ -358,13 +365,12 @@ def test_public_vs_yours_ranks_and_flags():
 
 @pytest.mark.slow
 @needs_chromium
-def test_public_vs_yours_with_builtin_hub_tasks_and_local_tasks(tmp_path, hub_replica, minilm_path, e5_path):
+def test_public_vs_yours_with_builtin_hub_tasks_and_local_tasks(tmp_path, hub_replica, minilm_path, e5_path, browser):
     """Two models on built-in tasks served by the C-MTEB hub replica (public: LCQMC, ATEC by name) and on tasks
     declared from local data (yours): the section is drawn in the browser, each run's means equal the result
     files', and its ranks follow those means."""
     import datasets.config as dconfig
     import huggingface_hub.constants as hf_constants
-    from playwright.sync_api import sync_playwright
 
     from rag_eval import run_task
 
@@ -386,15 +392,13 @@ def test_public_vs_yours_with_builtin_hub_tasks_and_local_tasks(tmp_path, hub_re
         means.setdefault(obj["rag_eval"]["model"], {}).setdefault(side, []).append(_main_score(obj))
     assert {m: {s: len(v) for s, v in sides.items()} for m, sides in means.items()} == {
         "minilm": {"public": 2, "local": 2}, "e5-small": {"public": 2, "local": 2}}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
-        page.goto((out / "report.html").as_uri(), wait_until="load")
-        assert page.evaluate("() => document.querySelector('#public-vs-yours').dataset.omitted || ''") == ""
-        rows = page.evaluate("() => [...document.querySelectorAll('#public-table tbody tr')].map(tr => "
-                             "[tr.dataset.run, ...[...tr.querySelectorAll('td')].map(td => td.dataset.value)])")
-        browser.close()
+    page = browser.new_page()
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
+    page.goto((out / "report.html").as_uri(), wait_until="load")
+    assert page.evaluate("() => document.querySelector('#public-vs-yours').dataset.omitted || ''") == ""
+    rows = page.evaluate("() => [...document.querySelectorAll('#public-table tbody tr')].map(tr => "
+                         "[tr.dataset.run, ...[...tr.querySelectorAll('td')].map(td => td.dataset.value)])")
+    page.close()
     assert {r[0] for r in rows} == {"minilm", "e5-small"}
     rows = [[r[0], *r[2:6]] for r in rows]  # run, public mean, public rank, your mean, your rank (td 0: the run)
     for row in rows:
