@@ -60,7 +60,7 @@ def app(cfg: DictConfig) -> None:
         redact_saved_configs()
         scores = run_task(cfg, job=job_info())
     except (ConfigError, OmegaConfBaseException) as exc:  # Hydra would print a traceback: the one line
-        print(cli_checks.PREFIX + cli_checks.one_line(exc), file=sys.stderr)
+        print(cli_checks.PREFIX + cli_checks.error_line(exc), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
     if not scores.ok:
         failed = ", ".join(sorted(scores.failed))

@@ -6,7 +6,7 @@ Hydra handles its own errors before rag_eval's task function runs: an unknown gr
 that does not exist, a run folder it cannot create. It prints several lines and exits 1. Here:
 
 * :func:`run` calls the Hydra app with ``HYDRA_FULL_ERROR=1``, so Hydra raises instead of printing,
-  and turns each such exception into one line (:func:`one_line`), exit 2. A user who set
+  and turns each such exception into one line (:func:`error_line`), exit 2. A user who set
   ``HYDRA_FULL_ERROR=1`` themselves gets Hydra's full traceback, as Hydra promises.
 * :class:`StartChecks`, a Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``), checks that
   ``eval.output_folder`` can be created and written before Hydra creates its run folder inside it.
@@ -20,7 +20,6 @@ Only public Hydra / OmegaConf names are used: the exception classes of ``hydra.e
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 import os
 import re
@@ -35,7 +34,16 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from rag_eval.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ConfigError, Terminated, redact, register_secret
+from rag_eval.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    Terminated,
+    did_you_mean,
+    one_line,
+    redact,
+    register_secret,
+)
 
 PREFIX = "rag_eval: error: "
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
@@ -213,14 +221,14 @@ def run(app: Callable[[], Any]) -> None:
         print(f"rag_eval: {line}", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
-        line = None if user_wants_traces else one_line(exc)
+        line = None if user_wants_traces else error_line(exc)
         if line is None:
             raise  # a bug, or HYDRA_FULL_ERROR=1 from the user: the whole traceback
         print(PREFIX + redact(line), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
 
 
-def one_line(exc: BaseException) -> str | None:
+def error_line(exc: BaseException) -> str | None:
     """The one line for an error Hydra, OmegaConf or the disk raised around the task; None for anything else."""
     from rag_eval.results import storage_error
 
@@ -240,11 +248,11 @@ def one_line(exc: BaseException) -> str | None:
         if error is not None:
             return str(error)
         if exc.filename:
-            return _flat(f"cannot create {exc.filename}: {exc.strerror or exc}: choose a folder you can write "
+            return one_line(f"cannot create {exc.filename}: {exc.strerror or exc}: choose a folder you can write "
                          "(eval.output_folder=..., hydra.run.dir=...)")
     if isinstance(exc, (ValueError, TypeError)) and _raised_in(exc, ("hydra.", "omegaconf.")):
         # Hydra refuses some command lines with a plain ValueError (``=5``, ``--resolve`` without ``--cfg``)
-        return _flat(f"{_first(exc)} (Hydra could not read the command line; rag-eval --help shows the syntax)")
+        return one_line(f"{_first(exc)} (Hydra could not read the command line; rag-eval --help shows the syntax)")
     return None
 
 
@@ -256,10 +264,6 @@ def _raised_in(exc: BaseException, packages: tuple[str, ...]) -> bool:
     return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith(packages)
 
 
-def _flat(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _missing_option(exc: MissingConfigException) -> str:
     """``model=nosuch`` -> the group and its options (``base`` is the schema, not an option to pick)."""
     missing = exc.missing_cfg_file or ""
@@ -268,8 +272,8 @@ def _missing_option(exc: MissingConfigException) -> str:
     if group and exc.options is not None:
         listed = ", ".join(options) if options else "none"
         return f"{group}={option}: no such option in group '{group}'; options: {listed}"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else missing
-    return _flat(f"{first.rstrip('.')} (rag-eval --help lists the config groups and their options)")
+    first = one_line(exc, first=True) if str(exc).strip() else missing
+    return one_line(f"{first.rstrip('.')} (rag-eval --help lists the config groups and their options)")
 
 
 _LEXER = re.compile(r"^LexerNoViableAltException: (?P<text>.*)$")
@@ -288,7 +292,7 @@ def _malformed_override(exc: OverrideParseException) -> str:
         bad = text[column] if 0 <= column < len(text) else "?"
         problem = f"unexpected character {bad!r} at position {column + 1}"
     problem = re.sub(r" expecting \{.*\}$", "", problem)  # ANTLR's list of every token it could take
-    return _flat(f"malformed override '{exc.override}': {problem}; quote a value with brackets, commas or "
+    return one_line(f"malformed override '{exc.override}': {problem}; quote a value with brackets, commas or "
                  f"spaces, e.g. 'eval.tasks=[LCQMC,BQ]' (grammar: {GRAMMAR})")
 
 
@@ -302,7 +306,7 @@ def _composition(exc: HydraException) -> str:
         if cause.full_key == group and group in _GROUPS:  # reranker.max_seq_length=128 with no reranker picked
             options = _group_options(group)
             typed_as = message.partition("use +")[2].strip() or typed.group(1)
-            return _flat(f"{typed.group(1)}: no {group} is selected ({group}: null), so it has no keys: pick one "
+            return one_line(f"{typed.group(1)}: no {group} is selected ({group}: null), so it has no keys: pick one "
                          f"first, e.g. {group}={options[0]} {typed_as}; options: {', '.join(options)}")
         return _unknown_key(cause)
     if isinstance(cause, ValidationError):
@@ -311,10 +315,10 @@ def _composition(exc: HydraException) -> str:
         expected = _expected(key)
         value = cause.value
         if expected:
-            return _flat(f"{key} must be {expected}, got {value!r} (override '{override}')")
-        return _flat(f"override '{override}': {_first(cause)}")
+            return one_line(f"{key} must be {expected}, got {value!r} (override '{override}')")
+        return one_line(f"override '{override}': {_first(cause)}")
     detail = f": {_first(cause)}" if isinstance(cause, OmegaConfBaseException) else ""
-    return _flat(f"{_first(exc)}{detail}")
+    return one_line(f"{_first(exc)}{detail}")
 
 
 _GROUPS = ("model", "reranker", "eval")
@@ -334,7 +338,7 @@ def _unknown_key(cause: OmegaConfBaseException) -> str:
     siblings = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
     head, _, leaf = key.rpartition(".")
     prefix = f"{head}." if head else ""
-    hint = difflib.get_close_matches(leaf, siblings, n=1)
+    hint = did_you_mean(leaf, siblings)
     if hint:
         fix = f"did you mean '{prefix}{hint[0]}'?"
     elif siblings:
@@ -346,7 +350,7 @@ def _unknown_key(cause: OmegaConfBaseException) -> str:
 
 def _omegaconf(exc: OmegaConfBaseException) -> str:
     key = getattr(exc, "full_key", None)
-    return _flat(f"{_first(exc)} (resolving {key})" if key else _first(exc))
+    return one_line(f"{_first(exc)} (resolving {key})" if key else _first(exc))
 
 
 def _first(exc: BaseException | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 EXIT_BAD_INPUT = 2
 EXIT_TASK_FAILED = 1
@@ -101,12 +101,38 @@ class RunInterrupted(KeyboardInterrupt):
         self.finished, self.unfinished = finished, unfinished
 
 
-def check_keys(raw: dict, allowed: set[str], prefix: str, what: str = "config key") -> None:
-    """Refuse the first key of ``raw`` not in ``allowed``, with a "did you mean" hint."""
+def one_line(exc: BaseException | str, limit: int | None = None, *, first: bool = False) -> str:
+    """An exception's (or a text's) message as one line: whitespace runs collapsed to one space, the
+    exception's type name when the message is empty. ``first``: only its first non-blank line (a library's
+    multi-line message keeps its gist); ``limit``: at most that many characters, ending in ``...`` when cut."""
+    text = str(exc).strip()
+    if first and text:
+        text = text.splitlines()[0]
+    text = " ".join(text.split())
+    if not text and isinstance(exc, BaseException):
+        text = type(exc).__name__
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """The names in ``choices`` closest to ``word`` (a typo's likely meaning), best first; [] when none is close."""
     import difflib
 
+    return difflib.get_close_matches(str(word), sorted(str(c) for c in choices), n=n, cutoff=cutoff)
+
+
+def unknown_key(key: str, allowed: Iterable[str], prefix: str, what: str = "config key") -> ConfigError:
+    """The error for a key not in ``allowed``: ``unknown <what> '<prefix><key>'`` with a "did you mean" hint."""
+    allowed = sorted(str(a) for a in allowed)
+    hint = did_you_mean(key, allowed)
+    fix = f"did you mean '{prefix}{hint[0]}'?" if hint else f"allowed: {', '.join(allowed)}"
+    return ConfigError(f"unknown {what} '{prefix}{key}': {fix}")
+
+
+def check_keys(raw: dict, allowed: set[str], prefix: str, what: str = "config key") -> None:
+    """Refuse the first key of ``raw`` not in ``allowed``, with a "did you mean" hint."""
     for key in raw:
         if key not in allowed:
-            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            fix = f"did you mean '{prefix}{hint[0]}'?" if hint else f"allowed: {', '.join(sorted(allowed))}"
-            raise ConfigError(f"unknown {what} '{prefix}{key}': {fix}")
+            raise unknown_key(key, allowed, prefix, what)

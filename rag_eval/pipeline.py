@@ -12,7 +12,7 @@ from typing import Any
 
 from rag_eval import errors
 from rag_eval.config import RunConfig, load_config
-from rag_eval.errors import ConfigError, RedactingFilter, RunInterrupted
+from rag_eval.errors import ConfigError, RedactingFilter, RunInterrupted, one_line
 from rag_eval.results import JobInfo, JobRecord, ResultPlace, TaskOutcome, check_writable, planned_task, write_failures
 
 logger = logging.getLogger("rag_eval")
@@ -183,7 +183,7 @@ def _run(run: RunConfig, output_folder: Path, base_dir: str | Path | None, job: 
         job_logger.info("%s", record.finish(error=f"interrupted ({getattr(exc, 'signal_name', 'SIGINT')})"))
         raise interrupted(exc, tasks, outcomes, output_folder) from None
     except BaseException as exc:  # a config error, a full disk, a crash: the record says where it stopped
-        job_logger.info("%s", record.finish(error=f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]))
+        job_logger.info("%s", record.finish(error=f"{type(exc).__name__}: {one_line(str(exc))}"[:500]))
         raise
     finally:
         errors.stop_line = None

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rag_eval.errors import ConfigError
+from rag_eval.errors import ConfigError, one_line
 
 
 def read_yaml(cfg: str | os.PathLike) -> Any:
@@ -19,5 +19,4 @@ def read_yaml(cfg: str | os.PathLike) -> Any:
     try:
         return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     except Exception as exc:  # yaml errors are multi-line: keep the first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {one_line(exc, first=True)}") from None

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from rag_eval import _compat
-from rag_eval.errors import ConfigError, register_secret
+from rag_eval.errors import ConfigError, one_line, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class ApiClient:
                     try:
                         return json.loads(text)
                     except ValueError:
-                        raise ApiError(f"malformed response from {url}: not JSON ({_snippet(text)!r})") from None
+                        raise ApiError(f"malformed response from {url}: not JSON ({one_line(text, 200)!r})") from None
                 if status not in _RETRY_STATUS and status < 500 or last:
                     raise _http_error(url, status, text, payload)
                 if retry_after is not None:  # the server says when: honoured, within RETRY_AFTER_CAP_S
@@ -249,20 +249,15 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = one_line(str(exc))
     for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out"):
         if marker in text:
             return marker
-    return _snippet(text, 120)
-
-
-def _snippet(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(text, 120)
 
 
 def _http_error(url: str, status: int, body: str, payload: dict[str, Any] | None) -> ApiError:
-    detail = _snippet(body)
+    detail = one_line(str(body), 200)
     if status in (401, 403):
         return ApiError(f"HTTP {status} from {url} ({detail}): the server refused the API key: set model.api_key "
                         f"or one of {', '.join(KEY_ENV_VARS)}")
@@ -334,7 +329,7 @@ class ApiEncoder:
         url = self.client.url("embeddings")
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list) or len(data) != len(texts):
-            got = f"{len(data)} items" if isinstance(data, list) else _snippet(repr(answer), 120)
+            got = f"{len(data)} items" if isinstance(data, list) else one_line(repr(answer), 120)
             raise ApiError(f"malformed response from {url}: expected data[] with {len(texts)} embeddings, got {got}")
         rows: list[Any] = [None] * len(texts)
         for pos, item in enumerate(data):
@@ -424,7 +419,7 @@ class ApiReranker:
         if not isinstance(results, list):
             expected = "a list of {index, score}" if self.schema == "tei" else "results[]"
             raise ApiError(f"malformed response from {url}: expected {expected} ({self.schema} schema), "
-                           f"got {_snippet(repr(answer), 120)}")
+                           f"got {one_line(repr(answer), 120)}")
         out = np.full(len(documents), np.nan, dtype=np.float32)
         for pos, item in enumerate(results):
             if not isinstance(item, dict):
@@ -433,7 +428,7 @@ class ApiReranker:
             score = item.get("relevance_score", item.get("score"))
             if not _is_int(index) or not 0 <= index < len(documents) or not _is_number(score):
                 raise ApiError(f"malformed response from {url}: result {pos} has no valid index / relevance_score "
-                               f"(got {_snippet(json.dumps(item), 80)}); nothing of this answer was cached: fix the "
+                               f"(got {one_line(json.dumps(item), 80)}); nothing of this answer was cached: fix the "
                                "server and rerun")
             _check_finite(np.asarray([score], dtype=np.float32), url, "relevance_score")
             out[index] = score

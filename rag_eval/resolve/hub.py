@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from rag_eval import _compat
-from rag_eval.errors import HubError
+from rag_eval.errors import HubError, one_line
 
 HUGGINGFACE = "huggingface"
 MODELSCOPE = "modelscope"
@@ -286,11 +286,6 @@ def exc_names(exc: BaseException) -> set[str]:
     return names
 
 
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _hub_error(
     kind: str, repo_id: str, hub: str, revision: str | None, exc: BaseException, offline: bool
 ) -> HubError:
@@ -313,11 +308,11 @@ def _hub_error(
         )
     if names & {"HFValidationError", "InvalidParameter"}:
         return HubError(
-            f"{kind} id {repo_id!r} is not a valid {hub} id ({first_line(exc)}): "
+            f"{kind} id {repo_id!r} is not a valid {hub} id ({one_line(exc, 200)}): "
             f"use 'org/name', or a path starting with ./ or / for a local folder"
         )
     if offline or names & {"CacheNotFound", "LocalEntryNotFoundError", "OfflineModeIsEnabled"}:
-        reason = "(offline)" if offline else f"({first_line(exc)})"
+        reason = "(offline)" if offline else f"({one_line(exc, 200)})"
         return HubError(
             f"{what} is not in the local {hub} cache ({cache}) and the hub cannot be reached "
             f"{reason}: download it where there is network ({cmd}) and copy the cache here "
@@ -341,7 +336,7 @@ def _hub_error(
         login = "hf auth login" if hub == HUGGINGFACE else "modelscope login"
         return HubError(f"{what} on {hub} needs access rights: log in ({login}) or {local_fix}")
     return HubError(
-        f"could not get {what} from {hub} ({type(exc).__name__}: {first_line(exc)}): "
+        f"could not get {what} from {hub} ({type(exc).__name__}: {one_line(exc, 200)}): "
         f"check the network or the id, or download it where there is network ({cmd}) "
         f"or {local_fix}"
     )

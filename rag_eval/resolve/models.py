@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config import ModelConfig
-from rag_eval.errors import ConfigError
+from rag_eval.errors import ConfigError, one_line
 from rag_eval.resolve.hub import ResolvedModel, resolve_model
 from rag_eval.resolve.loaded import LoadedModel
 from rag_eval.resolve.precision import apply_precision
@@ -170,7 +170,7 @@ def build_sentence_transformer(cfg: ModelConfig, folder: Path, where: str = "mod
     except ConfigError:
         raise
     except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = one_line(exc, first=True)
         raise ConfigError(f"model {cfg.model_name_or_path!r} could not be loaded from {folder}: {msg}") from None
     if cfg.max_seq_length and cfg.model_type != "static":
         check_max_seq_length(cfg, model, where)
@@ -339,7 +339,7 @@ def load_cross_encoder(cfg: ModelConfig) -> LoadedModel:
             config_kwargs=cfg.config_kwargs or None,
         )
     except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = one_line(exc, first=True)
         raise ConfigError(
             f"cross-encoder {cfg.model_name_or_path!r} could not be loaded from {resolved.path}: {msg}"
         ) from None
@@ -387,7 +387,7 @@ def _llm_reranker(cfg: ModelConfig, resolved: ResolvedModel, fmt: str) -> Loaded
                               config_kwargs=cfg.config_kwargs, trust_remote_code=cfg.trust_remote_code,
                               prompts=model_prompts(cfg))
     except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = one_line(exc, first=True)
         raise ConfigError(f"reranker {cfg.model_name_or_path!r} ({fmt} format) could not be loaded from "
                           f"{resolved.path}: {msg}") from None
     name = display_name(cfg, resolved)

@@ -25,7 +25,7 @@ from typing import Any
 
 from rag_eval.config import ModelConfig
 from rag_eval.config.schema import BM25_OPTIONS, BM25_TOKENIZERS
-from rag_eval.errors import ConfigError
+from rag_eval.errors import ConfigError, one_line
 from rag_eval.resolve.hub import ResolvedModel
 from rag_eval.resolve.loaded import LoadedModel
 
@@ -93,7 +93,7 @@ def _load_bm25(cfg: ModelConfig) -> Any:
         import bm25s.scoring  # noqa: F401
         import bm25s.tokenization  # noqa: F401
     except ImportError as exc:
-        raise ConfigError(f"model_type bm25 needs mteb's bm25s extra ({' '.join(str(exc).split())[:160]}): "
+        raise ConfigError(f"model_type bm25 needs mteb's bm25s extra ({one_line(exc)[:160]}): "
                           "pip install bm25s PyStemmer") from None
     settings = {**options, "tokenizer": tokenizer}
     name = bm25_name(cfg)

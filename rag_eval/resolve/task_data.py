@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval import _compat
-from rag_eval.errors import ConfigError, DataError, HubError
+from rag_eval.errors import ConfigError, DataError, HubError, one_line
 from rag_eval.resolve import hub as hub_mod
 
 logger = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ def _restore_metadata(task: Any, before: Any, local_meta: Any, original: Any) ->
 
 def _load_error(task: Any, source: TaskData, exc: BaseException) -> ConfigError:
     name = task.metadata.name
-    detail = f"{type(exc).__name__}: {hub_mod.first_line(exc)}"
+    detail = f"{type(exc).__name__}: {one_line(exc, 200)}"
     if source.hub == "local":
         return DataError(f"task {name}: could not load its data from {source.path} ({detail}): fix the files there")
     cmd = hub_mod.download_command("dataset", source.dataset_id, source.hub, source.revision)

@@ -14,7 +14,6 @@ mteb's own evaluator scores them exactly as it scores the built-in ones.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import logging
@@ -23,7 +22,7 @@ from typing import Any
 
 from rag_eval import task_types
 from rag_eval.config import EvalConfig
-from rag_eval.errors import ConfigError, check_keys
+from rag_eval.errors import ConfigError, check_keys, did_you_mean, one_line
 from rag_eval.resolve import local_data
 from rag_eval.results import layout
 
@@ -89,7 +88,7 @@ def _registry_tasks(ev: EvalConfig) -> list[Any]:
     try:
         return list(mteb.get_tasks(task_types=ev.task_types or None, languages=ev.languages or None))
     except (KeyError, ValueError) as exc:
-        raise ConfigError(f"eval.task_types / eval.languages: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"eval.task_types / eval.languages: {one_line(exc)}") from None
 
 
 def _benchmark_tasks(name: str | None) -> list[Any]:
@@ -102,7 +101,7 @@ def _benchmark_tasks(name: str | None) -> list[Any]:
         return list(mteb.get_benchmark(name).tasks)
     except (KeyError, ValueError):
         names = sorted(b.name for b in mteb.get_benchmarks())
-        hint = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = did_you_mean(name, names, n=3, cutoff=0.5)
         fix = f"did you mean {', '.join(hint)}?" if hint else "see mteb.get_benchmarks() for names"
         raise ConfigError(f"eval.benchmark: unknown mteb benchmark '{name}': {fix}") from None
 
@@ -156,7 +155,7 @@ def _builtin(name: str, where: str) -> Any:
     try:
         return mteb.get_task(name)
     except (KeyError, ValueError):
-        hint = difflib.get_close_matches(name, _task_names(), n=3, cutoff=0.6)
+        hint = did_you_mean(name, _task_names(), n=3)
         fix = f"did you mean {', '.join(hint)}?" if hint else "see `python -m mteb available-tasks` for names"
         raise ConfigError(f"{where}: unknown task '{name}': {fix}") from None
 

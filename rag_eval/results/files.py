@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rag_eval import _compat
-from rag_eval.errors import StorageError
+from rag_eval.errors import StorageError, one_line
 from rag_eval.results.layout import per_item_path
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def storage_error(exc: BaseException, path: str | Path, errnos: frozenset[int] |
     if not isinstance(exc, OSError):
         return None
     if exc.errno is None and bare:
-        reason = f"the write failed ({' '.join(str(exc).split())[:120]}): is the disk full?"
+        reason = f"the write failed ({one_line(str(exc))[:120]}): is the disk full?"
     elif exc.errno in (errnos or _STORAGE_ERRNOS):
         reason = _STORAGE_ERRNOS[exc.errno]
     else:
@@ -209,7 +209,7 @@ def load_task_result(path: Path) -> tuple[Any, dict[str, Any]] | None:
         if not isinstance(extra, dict):
             raise ValueError("its rag_eval block is not a mapping")
     except Exception as exc:
-        first = " ".join(str(exc).split())[:200]
+        first = one_line(str(exc))[:200]
         logger.warning("ignoring unreadable result %s (%s: %s): the task will run again", path,
                        type(exc).__name__, first)
         return None

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rag_eval import _compat
+from rag_eval.errors import one_line
 from rag_eval.results import atomic_write, atomic_write_text
 from rag_eval.results.layout import cache_folder
 from rag_eval.stages.batching import batches
@@ -103,7 +104,7 @@ class EmbeddingCache(Mapping):
                 logger.warning("skipping unreadable embedding chunk %s (%s)", keys_file, exc)
                 continue
             except Exception as exc:  # JSON / npy garbage: numpy raises ValueError, EOFError, ...
-                self._drop(keys_file, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
+                self._drop(keys_file, f"{type(exc).__name__}: {one_line(str(exc))[:160]}")
                 continue
             problem = _chunk_problem(keys, shape, dtype) or (
                 f"{vec_file.name} is {missing_bytes} bytes shorter than its header says" if missing_bytes else None)
@@ -142,7 +143,7 @@ class EmbeddingCache(Mapping):
                 vecs = np.load(keys_file.with_suffix(".npy"), allow_pickle=False)
                 problem = _chunk_problem(chunk_keys, vecs.shape, vecs.dtype)
             except Exception as exc:
-                problem = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+                problem = f"{type(exc).__name__}: {one_line(str(exc))[:160]}"
             if not problem and vecs.shape[1] != self._width:
                 problem = f"{vecs.shape[1]}-wide vectors, the other chunks' are {self._width}-wide"
             if problem:  # its keys leave the cache

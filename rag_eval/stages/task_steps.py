@@ -24,7 +24,7 @@ from typing import Any
 
 from rag_eval import _compat, task_types
 from rag_eval.config import EvalConfig
-from rag_eval.errors import ConfigError, redact
+from rag_eval.errors import ConfigError, one_line, redact
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.resolve.sampling import sample_task, sample_task_evalscope
 from rag_eval.results import (
@@ -343,7 +343,7 @@ def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], ex
         if ev.raise_error:
             raise
         outcome.status, outcome.seconds = "failed", time.monotonic() - start
-        outcome.error = redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:500]
+        outcome.error = redact(f"{type(exc).__name__}: {one_line(str(exc))}")[:500]
         stage = f" ({outcome.stage})" if outcome.stage else ""
         logger.error("task %s%s FAILED: %s", outcome.task, stage, outcome.error)
         logger.debug("traceback of %s:\n%s", outcome.task, traceback.format_exc())
