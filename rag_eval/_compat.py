@@ -2,8 +2,9 @@
 
 rag_eval leans on a few names that its libraries do not promise to keep: mteb's seeding helper
 and score rounding, its cross-encoder wrapper's input iterator, sentence-transformers' batch
-ordering helpers, mteb's default loaders (compared by identity) and the HF libraries' offline
-flags. Outside this module no other rag_eval module touches them.
+ordering helpers, mteb's default loaders (compared by identity), a task's instance ``__dict__``
+(its class-level ``metadata`` swapped per object) and the HF libraries' offline flags. Outside this
+module no other rag_eval module touches them.
 
 :func:`check` runs once at the start of a run. If a release renamed one of them, the run stops
 with ONE line naming the library, its version and the range rag_eval is tested with. Otherwise it
@@ -146,6 +147,32 @@ def uses_default_retrieval_loader(task: Any) -> bool:
     if load is AbsTaskReranking.load_data:
         return task.metadata.name not in OLD_FORMAT_RERANKING_TASKS
     return load is AbsTaskRetrieval.load_data
+
+
+_UNSET = object()
+
+
+@contextmanager
+def dataset_path_swapped(task: Any, path: str) -> Iterator[None]:
+    """Inside the block, ``task.metadata.dataset["path"]`` is ``path`` on this task object only: mteb's
+    ``metadata`` is a class attribute shared by every instance, so a copy is set on the instance (its
+    ``__dict__``) and taken away after, leaving the class's untouched. If the task's own ``load_data``
+    replaced the metadata meanwhile, that one is kept, with the original dataset path put back."""
+    before = task.__dict__.get("metadata", _UNSET)
+    original = task.metadata
+    local_meta = original.model_copy(update={"dataset": {**original.dataset, "path": path}})
+    task.metadata = local_meta
+    try:
+        yield
+    finally:
+        current = task.__dict__.get("metadata", _UNSET)
+        if current is local_meta:
+            if before is _UNSET:
+                del task.__dict__["metadata"]
+            else:
+                task.metadata = before
+        elif current is not _UNSET:  # load_data replaced the metadata itself: keep it, path restored
+            task.metadata = current.model_copy(update={"dataset": dict(original.dataset)})
 
 
 def prompt_name(prompts: dict[str, str], task_metadata: Any, prompt_type: Any) -> str | None:

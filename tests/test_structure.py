@@ -72,7 +72,8 @@ def test_no_import_cycle():
 
 
 def test_library_internals_only_behind_the_fence():
-    """No ``_private`` name of mteb / sentence-transformers / HF outside rag_eval/_compat.py."""
+    """No ``_private`` name of mteb / sentence-transformers / HF outside rag_eval/_compat.py, nor another
+    object's ``__dict__`` (a dunder, yet the same reach into an object's internals)."""
     offenders = []
     for name, path in _modules().items():
         if name == "rag_eval._compat":
@@ -83,6 +84,10 @@ def test_library_internals_only_behind_the_fence():
                 parts = node.module.split(".") + [a.name for a in node.names]
                 if any(p.startswith("_") and not p.startswith("__") for p in parts):
                     offenders.append(f"{path.name}:{node.lineno} from {node.module} import ...")
+            if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+                owner = node.value
+                if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
+                    offenders.append(f"{path.name}:{node.lineno} .__dict__")
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 owner = node.value
                 if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):

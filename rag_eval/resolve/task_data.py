@@ -58,7 +58,6 @@ _NETWORK_ERRORS = {
     "HfHubHTTPError",
     "Timeout",
 }
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -276,25 +275,8 @@ def _load_from(task: Any, source: TaskData) -> None:
     if source.hub == "local":
         _run_loader(task, source)
         return
-    before = task.__dict__.get("metadata", _MISSING)
-    original = task.metadata
-    local_meta = original.model_copy(update={"dataset": {**original.dataset, "path": str(source.path)}})
-    task.metadata = local_meta  # instance attribute: the class's metadata is shared
-    try:
+    with _compat.dataset_path_swapped(task, str(source.path)):  # this task object only, restored after
         _run_loader(task, source)
-    finally:
-        _restore_metadata(task, before, local_meta, original)
-
-
-def _restore_metadata(task: Any, before: Any, local_meta: Any, original: Any) -> None:
-    current = task.__dict__.get("metadata", _MISSING)
-    if current is local_meta:
-        if before is _MISSING:
-            del task.__dict__["metadata"]
-        else:
-            task.metadata = before
-    elif current is not _MISSING:  # load_data replaced the metadata itself: keep it, path restored
-        task.metadata = current.model_copy(update={"dataset": dict(original.dataset)})
 
 
 def _load_error(task: Any, source: TaskData, exc: BaseException) -> ConfigError:
