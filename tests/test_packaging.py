@@ -42,6 +42,7 @@ def test_wheel_carries_code_configs_and_demo(wheel):
             and "__pycache__" not in p.parts}
     assert demo <= names, sorted(demo - names)
     assert {"rag_eval/demo_data/LICENSES.md", "rag_eval/demo_data/licenses/CC-BY-SA-4.0.txt"} <= names
+    assert "rag_eval/py.typed" in names  # PEP 561: the annotations reach type checkers
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "rag-eval = rag_eval.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert sum(zipfile.ZipFile(wheel).getinfo(n).file_size for n in names) < 5_000_000  # a few MB at most
