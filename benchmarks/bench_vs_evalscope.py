@@ -75,13 +75,22 @@ def default_reranker() -> str:
 
 
 def write_sample(dest: Path, n_queries: int | None, n_docs: int | None) -> tuple[int, int]:
-    """Cranfield in EvalScope's custom layout, sampled as rag_eval's ``limits``/``corpus_size`` do.
+    """Cranfield in EvalScope's custom layout, sampled by rag_eval itself.
 
-    Mirrors ``rag_eval.resolve.sampling._sample_retrieval`` (judged queries ranked by a seeded
-    hash of their id; corpus = every judged document of the kept queries + a seeded fill), with
-    file order kept. Returns (queries, documents) written.
+    The task is loaded and sampled by the very step a run takes (``prepare_task``: rag_eval's seeded
+    ``limits`` / ``corpus_size`` sampler, with the config :func:`rag_eval_cfg` gives the rag_eval side), so a
+    change to the sampler changes both sides alike; the kept queries, documents and qrels are then written
+    from the original files, in file order (qrels in the sample's query order). Returns (queries, documents).
     """
-    from rag_eval.resolve.sampling import seeded_order
+    from rag_eval.config import load_config
+    from rag_eval.resolve.tasks import resolve_tasks
+    from rag_eval.stages.task_steps import prepare_task
+
+    run = load_config(rag_eval_cfg(minilm_path(), None, n_queries, n_docs, dest / "unused", 10))
+    [task] = resolve_tasks(run.eval)
+    prepare_task(task, run.eval)
+    [split] = task.eval_splits
+    sampled = task.dataset["default"][split]
 
     src = DATA / FOLDER
     corpus = [json.loads(line) for line in (src / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if line]
@@ -90,15 +99,9 @@ def write_sample(dest: Path, n_queries: int | None, n_docs: int | None) -> tuple
     with (src / "qrels" / "test.tsv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
             relevant.setdefault(row["query-id"], {})[row["corpus-id"]] = int(float(row["score"]))
-    judged = [str(q["_id"]) for q in queries if relevant.get(str(q["_id"]))]
-    keep = judged if n_queries is None or n_queries >= len(judged) else seeded_order(judged, SEED)[:n_queries]
+    keep = [str(q) for q in sampled["relevant_docs"] if relevant.get(str(q))]
     keep_set = set(keep)
-    doc_ids = [str(d["_id"]) for d in corpus]
-    keep_docs = set(doc_ids)
-    if n_docs is not None and n_docs < len(doc_ids):
-        needed = {d for q in keep for d in relevant[q] if d in keep_docs}
-        others = [d for d in doc_ids if d not in needed]
-        keep_docs = needed | set(seeded_order(others, SEED)[: max(0, n_docs - len(needed))])
+    keep_docs = {str(d) for d in sampled["corpus"]["id"]}
     dest.mkdir(parents=True, exist_ok=True)
     with (dest / "corpus.jsonl").open("w", encoding="utf-8") as fh:
         for d in corpus:
