@@ -25,8 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, median, table  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from tests import ray_local  # noqa: E402 - the Ray head of tests/test_launchers.py, set up the same way
+
 LAUNCHERS = ("basic", "joblib", "submitit_local", "ray")
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 DEMO = ROOT / "rag_eval" / "demo_data"
 QUICK_TASKS = [{"name": "StsbSTS", "type": "STS", "path": str(DEMO / "sts/stsb-zh-mini")},
                {"name": "StsbPairs", "type": "PairClassification",
@@ -46,51 +46,25 @@ QUICK_TASKS = [{"name": "StsbSTS", "type": "STS", "path": str(DEMO / "sts/stsb-z
 
 
 def env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **RAY_ENV,
-            **extra}
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    return {**os.environ, "RAG_EVAL_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+            **ray_local.RAY_ENV, **extra}
 
 
 def start_ray(temp: Path) -> tuple[subprocess.Popen, str, float]:
     """``ray start --head --block`` from the repository root, in its own session; (process, address, seconds)."""
-    port, client, dashboard, agent = free_ports(4)
-    log = temp / "ray-start.log"
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-           f"--port={port}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-           f"--temp-dir={temp}", "--object-store-memory=300000000", f"--ray-client-server-port={client}",
-           f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={agent}"]
     t0 = time.perf_counter()
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    while "Ray runtime started" not in log.read_text(errors="replace"):
+    proc, address, log = ray_local.start_head(temp, ROOT, env())
+    while not ray_local.started(log):
         if proc.poll() is not None or time.perf_counter() - t0 > 300:
             sys.exit(f"ray start failed:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.5)
-    return proc, f"127.0.0.1:{port}", time.perf_counter() - t0
+    return proc, address, time.perf_counter() - t0
 
 
 def stop_ray(proc: subprocess.Popen) -> float:
     """SIGTERM to ``ray start --block`` (Ray drains and stops its processes), then its session is killed."""
     t0 = time.perf_counter()
-    proc.terminate()
-    try:
-        proc.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of its session
-    except ProcessLookupError:
-        pass
+    ray_local.stop_head(proc)
     return time.perf_counter() - t0
 
 

@@ -15,8 +15,6 @@ import csv
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,15 +25,17 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from tests import ray_local
 from tests.conftest import ROOT, cli_env, local_task, run_cli, start_cli
+from tests.ray_local import RAY_ENV
+from tests.ray_local import mentioning as _mentioning
+from tests.ray_local import session as _session
 
 DEMO = ROOT / "rag_eval" / "demo_data"
 TINY = [local_task("StsbSTS", "STS", DEMO / "sts/stsb-zh-mini"),
         local_task("StsbPairs", "PairClassification", DEMO / "pair_classification/stsb-pairs-zh-mini")]
 RAY_MODELS, SUBMITIT_MODELS = ("minilm-a", "minilm-b"), ("minilm-c", "minilm-d")
 LIMITS = 20
-# Ray: every socket on 127.0.0.1, no usage stats, no token auth (the same in `ray start` and the driver)
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def _eval_group(conf: Path, name: str, tasks: list[dict], out: Path, **extra) -> None:
@@ -109,42 +109,6 @@ def _check_rerun(out: Path, launcher: str, models: tuple[str, ...], run) -> None
 # --------------------------------------------------------------------------- Ray
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _session(sid: int) -> list[int]:
-    """Processes of session ``sid`` (``ray start --block`` and everything it started)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _mentioning(text: str) -> list[int]:
-    """Processes whose command line mentions ``text`` (the cluster's own temp dir)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if text in cmdline.read_bytes().decode(errors="replace"):
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return [p for p in found if p != os.getpid()]
-
-
 @pytest.fixture
 def ray_cluster():
     """A real Ray head on 127.0.0.1 (free ports, its own temp dir), started from the repository root with the
@@ -157,33 +121,16 @@ def ray_cluster():
     pytest.importorskip("ray")
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's unix sockets live under it
-    port, client, dashboard, agent = _free_ports(4)
     env = cli_env(**RAY_ENV)
-    log = temp / "ray-start.log"
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-           f"--port={port}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-           f"--temp-dir={temp}", "--object-store-memory=300000000", f"--ray-client-server-port={client}",
-           f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={agent}"]
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    proc, address, log = ray_local.start_head(temp, ROOT, env)
     try:
         deadline = time.monotonic() + 180
-        while "Ray runtime started" not in log.read_text(errors="replace"):
+        while not ray_local.started(log):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
             time.sleep(1)
-        yield f"127.0.0.1:{port}", env
+        yield address, env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while _session(proc.pid) and time.monotonic() < deadline:
-            time.sleep(1)
-        for pid in _session(proc.pid):
-            os.kill(pid, signal.SIGKILL)
+        ray_local.stop_head(proc)
         left = _session(proc.pid) + _mentioning(str(temp))
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"Ray processes left: {left}"
