@@ -1,20 +1,19 @@
 """Any accepted config shape -> one validated :class:`RunConfig`.
 
-Three shapes reach ``run_task``: EvalScope's plugin dict (see :mod:`rag_eval.config.evalscope`),
-the Hydra shape composed from ``conf/`` (``model``, ``reranker``, ``eval``), or either of them as
-a YAML file. Unknown keys are an error (with a "did you mean"), never dropped; every mistake is
-one :class:`ConfigError` line that names the key.
+Two steps. :mod:`rag_eval.config.normalise` turns the input (EvalScope's dict, 0.x or 1.x, the Hydra
+shape, a DictConfig, a YAML path) into the typed dataclasses: OmegaConf owns the types and the keys
+(an unknown key is an error with a "did you mean", never dropped), and the defaults a shape implies
+are filled in. Then the semantic checks here: choices, ranges and cross-field rules. Every mistake is
+one :class:`ConfigError` line that names the key and the fix.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-import os
 from typing import Any
 
-from rag_eval.config.evalscope import is_evalscope, split_evalscope
+from rag_eval.config.normalise import typed_run
 from rag_eval.config.schema import (
     BACKENDS,
     BM25_OPTIONS,
@@ -27,117 +26,39 @@ from rag_eval.config.schema import (
     POOLING_MODES,
     PRECISIONS,
     SEARCH_BACKENDS,
-    EvalConfig,
     ModelConfig,
     RunConfig,
 )
-from rag_eval.config.yaml_file import read_yaml
 from rag_eval.errors import ConfigError, check_keys
 from rag_eval.results.layout import task_file_name
 
 logger = logging.getLogger(__name__)
-
-_HYDRA_KEYS = {"model", "reranker", "eval", "hydra"}
 
 
 def load_config(cfg: Any) -> RunConfig:
     """Turn a dict, DictConfig, YAML path or RunConfig into a validated RunConfig."""
     if isinstance(cfg, RunConfig):
         return cfg
-    raw = _to_plain(cfg)
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"config must be a mapping, a DictConfig or a YAML path, got {type(cfg).__name__}"
-        )
-    models_raw, eval_raw = split_evalscope(raw) if is_evalscope(raw) else _split_hydra(raw)
-    models = [_build(ModelConfig, m, f"model[{i}]") for i, m in enumerate(models_raw)]
-    run = RunConfig(models=models, eval=_build(EvalConfig, eval_raw, "eval"))
+    run = typed_run(cfg)
     _check(run)
     return run
 
 
-def _to_plain(cfg: Any) -> Any:
-    if isinstance(cfg, (str, os.PathLike)):
-        return read_yaml(cfg)
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    if not isinstance(cfg, dict):  # EvalScope's TaskConfig (or one shaped like it): its dict form
-        from rag_eval.config.evalscope import task_config_dict
-
-        plain = task_config_dict(cfg)
-        return cfg if plain is None else plain
-    from rag_eval.config.evalscope import task_config_dict
-
-    return task_config_dict(cfg) or cfg  # an EvalScope dict may hold config objects (an MTEBToolConfig)
+def _check_device(m: ModelConfig, where: str) -> None:
+    """device is typed Any (OmegaConf has no str-or-list type): a name, null, or a non-empty list of names."""
+    value = m.device
+    if value is None or isinstance(value, str) and value:
+        return
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return
+    raise ConfigError(f"{where}.device must be a device name or a non-empty list of them, got {value!r}")
 
 
-def _split_hydra(raw: dict) -> tuple[list[Any], dict]:
-    """(model dicts, eval dict) from the Hydra shape ``{model, reranker, eval}``."""
-    check_keys(raw, _HYDRA_KEYS, "")
-    if not raw.get("model"):
-        raise ConfigError("config has no 'model': pick one, e.g. model=minilm")
-    models = raw["model"] if isinstance(raw["model"], list) else [raw["model"]]
-    if raw.get("reranker"):
-        models = [*models, raw["reranker"]]
-    return list(models), dict(raw.get("eval") or {})
-
-
-def _build(cls: type, raw: Any, where: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping of {cls.__name__} fields, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    check_keys(raw, set(fields), f"{where}.")
-    return cls(**{key: _coerce(value, fields[key], f"{where}.{key}") for key, value in raw.items()})
-
-
-def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
-    kind = str(f.type)
-    if f.metadata.get("kind") == "top_k":
-        values = list(value) if isinstance(value, (list, tuple)) else [value]
-        if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
-            raise ConfigError(f"{where} must be an integer or a list of integers, got {value!r}")
-        return values if isinstance(value, (list, tuple)) else values[0]
-    if f.metadata.get("kind") == "device":
-        if value is None or isinstance(value, str) and value:
-            return value
-        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v for v in value):
-            return list(value)
-        raise ConfigError(f"{where} must be a device name or a non-empty list of them, got {value!r}")
-    if value is None:
-        if "None" in kind:
-            return None
-        if f.default_factory is not dataclasses.MISSING:  # a null dict/list means "empty"
-            return f.default_factory()
-        raise ConfigError(f"{where} must not be null")
-    if kind.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-    elif kind.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-    elif kind.startswith("dict"):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a mapping, got {value!r}")
-        return dict(value)
-    elif kind.startswith("list"):
-        if isinstance(value, (str, dict)):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        return [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
-    elif kind.startswith("str"):
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return str(value)
-    return value
+def _check_top_k(ev: Any) -> None:
+    """top_k is typed Any (OmegaConf has no int-or-list type): an integer or a non-empty list of them."""
+    values = ev.top_k if isinstance(ev.top_k, list) else [ev.top_k]
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        raise ConfigError(f"eval.top_k must be an integer or a list of integers, got {ev.top_k!r}")
 
 
 #: keys of a local model that an API model has no use for: (key, its default)
@@ -146,19 +67,9 @@ _LOCAL_ONLY = (("pooling_mode", None), ("model_type", "sentence_transformer"), (
 
 
 def _check_api(m: ModelConfig, where: str) -> None:
-    """An API model: fill model_name / model_name_or_path / api_base as EvalScope does, check the rest."""
+    """An API model (model_name / api_base filled in by normalise.fill_model_defaults): its server settings."""
     from rag_eval.resolve.api_models import RERANK_SCHEMAS
 
-    m.model_name = m.model_name or m.model_name_or_path or None
-    if not m.model_name:
-        raise ConfigError(f"{where}.model_name is empty: an API model (api_base) needs the model id the server "
-                          "serves")
-    m.model_name_or_path = m.model_name_or_path or m.model_name
-    if not m.api_base:
-        if m.is_cross_encoder:
-            raise ConfigError(f"{where}.api_base is missing: an API reranker needs the server's base URL, "
-                              "e.g. http://127.0.0.1:7997/v1 (it posts to <api_base>/rerank)")
-        m.api_base = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     if not str(m.api_base).startswith(("http://", "https://")):
         raise ConfigError(f"{where}.api_base is {m.api_base!r}: use an http(s) URL such as http://127.0.0.1:7997/v1")
     if m.rerank_schema not in RERANK_SCHEMAS:
@@ -313,13 +224,12 @@ def _check_reranker_format(m: ModelConfig, where: str) -> None:
 
 
 def _check_model(m: ModelConfig, where: str) -> None:
+    _check_device(m, where)
     if m.is_api:
         _check_api(m, where)
     _check_encode_kwargs(m, where)
     if m.model_type not in MODEL_TYPES:
         raise ConfigError(f"{where}.model_type is {m.model_type!r}: use one of {', '.join(MODEL_TYPES)}")
-    if m.is_search and not m.model_name_or_path:  # nothing to download: a name for the results
-        m.model_name_or_path = "mteb/baseline-bm25s" if m.model_type == "bm25" else "hybrid"
     _check_retrieval_options(m, where)
     if not m.model_name_or_path:
         raise ConfigError(f"{where}.model_name_or_path is empty: give a hub id or a local path")
@@ -412,7 +322,7 @@ HYBRID_KEYS = {"models", "fusion", "weights", "rrf_k", "sub_model_top_k"}
 
 
 def _check_retrieval_options(m: ModelConfig, where: str) -> None:
-    """embed_dim, output_dtype, search_backend; a hybrid's sub-models (built and checked as models)."""
+    """embed_dim, output_dtype, search_backend; a hybrid's sub-models (typed by normalise, checked as models)."""
     if m.embed_dim is not None and m.embed_dim <= 0:
         raise ConfigError(f"{where}.embed_dim is {m.embed_dim}: use a positive integer or null for all dimensions")
     if m.output_dtype is not None and m.output_dtype not in OUTPUT_DTYPES:
@@ -427,31 +337,28 @@ def _check_retrieval_options(m: ModelConfig, where: str) -> None:
     subs = m.hybrid.get("models") or []
     if not isinstance(subs, list) or len(subs) < 2:
         raise ConfigError(f"{where}.hybrid.models needs at least two models to fuse (e.g. BM25 and a bi-encoder)")
-    built = []
-    for j, sub in enumerate(subs):
+    for j, sub_cfg in enumerate(subs):
         sub_where = f"{where}.hybrid.models[{j}]"
-        sub_cfg = _build(ModelConfig, sub, sub_where)
         if sub_cfg.model_type == "hybrid" or sub_cfg.is_cross_encoder:
             raise ConfigError(f"{sub_where} must be a bi-encoder or BM25 (not a hybrid or a cross-encoder)")
         _check_model(sub_cfg, sub_where)
-        built.append(sub_cfg)
-    fusion = m.hybrid.get("fusion", "rrf")
+    built = subs
+    fusion = m.hybrid["fusion"]
     if fusion not in FUSIONS:
         raise ConfigError(f"{where}.hybrid.fusion is {fusion!r}: use one of {', '.join(FUSIONS)}")
-    weights = m.hybrid.get("weights")
+    weights = m.hybrid["weights"]
     if weights is not None and (not isinstance(weights, list) or len(weights) != len(built)
                                 or not all(isinstance(w, (int, float)) for w in weights)):
         raise ConfigError(f"{where}.hybrid.weights must be {len(built)} numbers (one per model) or null for equal")
     if weights is not None and (any(w < 0 for w in weights) or not any(w > 0 for w in weights)):
         raise ConfigError(f"{where}.hybrid.weights is {weights}: use numbers >= 0, at least one above 0 "
                           "(or null for equal)")
-    rrf_k = m.hybrid.get("rrf_k", 60)
+    rrf_k = m.hybrid["rrf_k"]
     if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
         raise ConfigError(f"{where}.hybrid.rrf_k is {rrf_k!r}: use an integer >= 0 (default 60)")
-    top = m.hybrid.get("sub_model_top_k")
+    top = m.hybrid["sub_model_top_k"]
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top <= 0):
         raise ConfigError(f"{where}.hybrid.sub_model_top_k is {top!r}: use a positive integer or null")
-    m.hybrid = {"models": built, "fusion": fusion, "weights": weights, "rrf_k": rrf_k, "sub_model_top_k": top}
 
 
 def _is_number(value: Any) -> bool:
@@ -476,6 +383,9 @@ def _check_task_files(ev: Any) -> None:
 def _check(run: RunConfig) -> None:
     """Cross-field rules that a type check cannot express."""
     ev = run.eval
+    for i, m in enumerate(run.models):  # the Any-typed fields first, as their type errors
+        _check_device(m, f"model[{i}]")
+    _check_top_k(ev)
     for i, m in enumerate(run.models):
         _check_model(m, f"model[{i}]")
     if run.models[0].is_cross_encoder:
