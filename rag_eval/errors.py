@@ -61,7 +61,7 @@ class ConfigError(ValueError):
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str):
-        super().__init__(redact(" ".join(str(message).split())))
+        super().__init__(redact(one_line(str(message))))
 
 
 class HubError(ConfigError):
@@ -97,7 +97,7 @@ class RunInterrupted(KeyboardInterrupt):
     exit_code = EXIT_INTERRUPTED
 
     def __init__(self, message: str, finished: list[str], unfinished: list[str]):
-        super().__init__(redact(" ".join(str(message).split())))
+        super().__init__(redact(one_line(str(message))))
         self.finished, self.unfinished = finished, unfinished
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from rag_eval import task_types
 from rag_eval.config import EvalConfig
+from rag_eval.errors import one_line
 from rag_eval.resolve.models import LoadedModel
 from rag_eval.results import (
     DISK_ERRNOS,
@@ -203,7 +204,7 @@ def readable_predictions(path: Path) -> bool:
                 raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         logger.warning("removing unreadable predictions %s (%s): its stage runs again", path,
-                       " ".join(str(exc).split())[:200])
+                       one_line(str(exc))[:200])
         try:
             path.unlink()
         except OSError:
