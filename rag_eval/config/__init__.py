@@ -1,4 +1,5 @@
-"""Config: the typed schema (``schema``), EvalScope's shapes (``evalscope``), any shape -> RunConfig (``load``)."""
+"""Config: the typed schema (``schema``), EvalScope's shapes (``evalscope``), any shape -> the typed dataclasses
+(``normalise``), then the semantic checks -> RunConfig (``load``)."""
 
 from rag_eval.config.load import load_config
 from rag_eval.config.schema import (
