@@ -1,17 +1,31 @@
 """Shared fixtures and helpers: the packaged MiniLM model, the real data in ../shared/data, the
 CLI in a subprocess, isolated hub caches and laid-out HF caches.
 
-Everything runs offline; one pytest session (importing mteb costs ~20 s). Markers: ``slow``
-(a test or its fixture evaluates real data for more than ~20 s) and ``subprocess`` (it starts
-``python -m rag_eval`` or another process); ``-m "not slow and not subprocess"`` is the fast subset.
+Everything runs offline; one pytest session (importing mteb costs ~20 s).
+
+Tests live in folders by cost, and the folder sets the markers (:func:`pytest_collection_modifyitems`),
+so no test can forget one:
+
+- ``tests/unit``  (marker ``unit``): no model, no process: config, layout, parsers, hub caches. A unit
+  test that starts a subprocess, or whose call runs past ``UNIT_LIMIT_S`` seconds, fails.
+- ``tests/eval``  (``eval`` + ``slow``): in-process ``run_task`` / ``mteb`` on small real data.
+- ``tests/cli``   (``cli`` + ``subprocess``): the command line: the catalogue (in process, see
+  :func:`run_main`), signals, exit codes, the wheel; real ``python -m rag_eval`` subprocesses.
+- ``tests/scale`` (``scale`` + ``slow`` + ``subprocess``): real launchers (joblib, submitit, Ray),
+  servers, a headless browser.
+
+``pytest -q tests/unit`` (or ``-m "not slow and not subprocess"``) is the fast subset.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +38,87 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("RAG_EVAL_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# --------------------------------------------------------------------------- folders by cost -> markers
+
+
+#: folder under tests/ -> the markers its tests carry (pyproject.toml declares them)
+FOLDER_MARKS = {
+    "unit": ("unit",),
+    "eval": ("eval", "slow"),
+    "cli": ("cli", "subprocess"),
+    "scale": ("scale", "slow", "subprocess"),
+}
+#: seconds a unit test's call may take (RAG_EVAL_UNIT_LIMIT_S); past it, the test fails: move it to tests/eval
+UNIT_LIMIT_S = float(os.environ.get("RAG_EVAL_UNIT_LIMIT_S", "30"))
+TESTS = Path(__file__).resolve().parent
+
+
+def _folder(item) -> str | None:
+    try:
+        rel = Path(str(item.path)).resolve().relative_to(TESTS)
+    except ValueError:
+        return None
+    return rel.parts[0] if len(rel.parts) > 1 else None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers by folder; a test file directly under tests/ (no cost folder) is a collection error."""
+    loose = []
+    for item in items:
+        folder = _folder(item)
+        if folder not in FOLDER_MARKS:
+            loose.append(item.nodeid)
+            continue
+        for name in FOLDER_MARKS[folder]:
+            item.add_marker(getattr(pytest.mark, name))
+        if folder == "unit" and any(item.get_closest_marker(name) for name in ("slow", "subprocess")):
+            raise pytest.UsageError(f"{item.nodeid} is marked slow/subprocess but lives in tests/unit: "
+                                    "move it to tests/eval, tests/cli or tests/scale")
+    if loose:
+        raise pytest.UsageError("tests outside tests/{unit,eval,cli,scale} (markers are set by folder): "
+                                + ", ".join(sorted({n.split("::")[0] for n in loose})))
+
+
+class _NoSubprocess:
+    """``subprocess.Popen`` in a unit test: refused (a process start costs seconds; tests/cli is for them)."""
+
+    def __init__(self, nodeid: str):
+        self.nodeid = nodeid
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError(f"{self.nodeid} started a subprocess ({args[0] if args else kwargs.get('args')!r}): "
+                             "a unit test starts none; move it to tests/cli or tests/scale")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    if _folder(item) != "unit":
+        yield
+        return
+    original = subprocess.Popen._execute_child
+    subprocess.Popen._execute_child = _NoSubprocess(item.nodeid)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        subprocess.Popen._execute_child = original
+    item.stash[_UNIT_TOOK] = time.perf_counter() - start
+
+
+_UNIT_TOOK = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    took = item.stash.get(_UNIT_TOOK, None)
+    if call.when == "call" and took is not None and took > UNIT_LIMIT_S and report.passed:
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} took {took:.1f} s, past the {UNIT_LIMIT_S:.0f} s a unit test may take "
+                           "(RAG_EVAL_UNIT_LIMIT_S): move it to tests/eval (or make it cheaper)")
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +208,92 @@ def run_cli(*args: str, module: str = "rag_eval", cwd: Path = ROOT, timeout: flo
     """``python -m <module> <args>`` to the end, output captured."""
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=kw.pop("env", None) or cli_env(),
                           capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def run_main(*args: str, module: str = "rag_eval", cwd: Path = ROOT, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess:
+    """``python -m <module> <args>`` run in this process (no interpreter start, no ~20 s of imports per
+    call): ``<module>.__main__.main()`` with ``sys.argv`` set as ``python -m`` sets it, in ``cwd``, with
+    :func:`cli_env`'s environment; stdout and stderr captured at the file descriptors (a library's C-level
+    writes included), ``SystemExit`` turned into the exit code, an uncaught exception into its traceback on
+    stderr and exit 1, as the interpreter would. Everything the CLI changes in the process (environment,
+    working folder, signal handlers, logging, Hydra's singletons) is put back afterwards. The CLI's
+    signal watchdog thread is not started (tests/cli/test_faults.py sends real signals to real processes).
+    """
+    import importlib
+    import logging
+    import traceback
+    import warnings
+
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from rag_eval import cli_checks
+
+    saved_argv, saved_env, saved_cwd = list(sys.argv), dict(os.environ), os.getcwd()
+    saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    root = logging.getLogger()
+    saved_handlers, saved_level, saved_raise = list(root.handlers), root.level, logging.raiseExceptions
+    saved_streams = sys.stdout, sys.stderr
+    saved_watchdog = cli_checks._start_watchdog
+    code = 0
+    with tempfile.TemporaryDirectory(prefix="run-main-") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as __main__ does when python starts without -W
+        out_file = open(Path(tmp) / "stdout", "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        err_file = open(Path(tmp) / "stderr", "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        for stream in saved_streams:
+            stream.flush()
+        saved_fds = os.dup(1), os.dup(2)
+        os.dup2(out_file.fileno(), 1)
+        os.dup2(err_file.fileno(), 2)
+        sys.stdout, sys.stderr = out_file, err_file
+        try:
+            os.environ.clear()
+            os.environ.update(env if env is not None else cli_env())
+            os.chdir(cwd)
+            cli_checks._start_watchdog = lambda: None
+            GlobalHydra.instance().clear()
+            entry = importlib.import_module(f"{module}.__main__")
+            sys.argv = [str(Path(entry.__file__)), *args]
+            try:
+                entry.main()
+            except SystemExit as exc:
+                if exc.code is None or isinstance(exc.code, int):
+                    code = exc.code or 0
+                else:
+                    print(exc.code, file=sys.stderr)
+                    code = 1
+            except BaseException:  # noqa: BLE001 - what the interpreter prints for an uncaught exception
+                traceback.print_exc()
+                code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            for fd in saved_fds:
+                os.close(fd)
+            sys.stdout, sys.stderr = saved_streams
+            out_file.close()
+            err_file.close()
+            cli_checks._start_watchdog = saved_watchdog
+            for handler in root.handlers:
+                if handler not in saved_handlers:
+                    handler.close()
+            root.handlers[:] = saved_handlers
+            root.setLevel(saved_level)
+            logging.raiseExceptions = saved_raise
+            for sig, handler in saved_signals.items():
+                signal.signal(sig, handler)
+            GlobalHydra.instance().clear()
+            HydraConfig.instance().cfg = None
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            sys.argv = saved_argv
+        stdout = (Path(tmp) / "stdout").read_text(encoding="utf-8", errors="replace")
+        stderr = (Path(tmp) / "stderr").read_text(encoding="utf-8", errors="replace")
+    return subprocess.CompletedProcess([sys.executable, "-m", module, *args], code, stdout, stderr)
 
 
 def start_cli(args: list[str], cwd: Path = ROOT, **kw) -> subprocess.Popen:

@@ -109,7 +109,7 @@ def _spec(task, kind, repo_id, revision, splits, eval_splits, source, layout, **
 
 _TRAIN_VAL_TEST = ("train", "validation", "test")
 
-#: the 31 tasks of ``MTEB(cmn, v1)``; repo ids and revisions are mteb's (tests/test_hub_replica.py checks them)
+#: the 31 tasks of ``MTEB(cmn, v1)``; repo ids and revisions are mteb's (tests/unit/test_hub_replica.py checks them)
 REPLICA: dict[str, Spec] = {
     s.task: s
     for s in [

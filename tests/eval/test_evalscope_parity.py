@@ -1,5 +1,5 @@
 """EvalScope's own config shapes through ``run_task``: several models, work_dir, limits as EvalScope
-samples, TaskConfig objects, the rerank URL rule (the API cases are in tests/test_api.py)."""
+samples, TaskConfig objects, the rerank URL rule (the API cases are in tests/scale/test_api.py)."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ def test_caches_are_what_the_hub_libraries_resolve_offline(hub_replica, tmp_path
 
 @pytest.mark.parametrize("name", list(hr.REPLICA))
 def test_task_loads_from_both_hubs(offline, name):
-    """Loading only: tests/test_cmteb_hub.py scores every task through rag_eval (mteb's evaluators)."""
+    """Loading only: tests/eval/test_cmteb_hub.py scores every task through rag_eval (mteb's evaluators)."""
     loaded = {}
     for hub_name, folder in (("huggingface", offline.hf[name]), ("modelscope", offline.ms[name])):
         task = _task(name)

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import local_task
-from tests.test_report import _main_score
+from tests.eval.test_report import _main_score
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DEMO = Path(__file__).resolve().parents[1] / "rag_eval" / "demo_data"
+DEMO = Path(__file__).resolve().parents[2] / "rag_eval" / "demo_data"
 E5_LIMITS, CRANFIELD_LIMITS, CRANFIELD_DOCS, TOP_KS = 100, 20, 300, [5, 10]
 SECTIONS = ("leaderboard", "heatmap", "two-stage", "differences", "public-vs-yours", "speed", "provenance")
 
