@@ -2,9 +2,13 @@
 
 One table. Each row is a real ``python -m rag_eval`` command line; the answer must be exactly one
 line on stderr, starting with the expected text, no traceback, and the expected exit code. A new
-config key or check adds a row here. The rows run concurrently: most fail before mteb or torch is
-imported, in about a second; the ``slow`` ones import mteb or sentence-transformers first (or run
-a small evaluation). ``{tmp}`` in a row is a folder prepared by the fixture.
+config key or check adds a row here. The rows run one after another in this process
+(:func:`tests.conftest.run_main`: ``rag_eval.__main__.main()`` with ``sys.argv`` set, stdout/stderr
+captured at the file descriptors, ``SystemExit`` as the exit code), so the ~20 s of imports are paid
+once, not per row; most rows fail before mteb or torch is imported; the ``slow`` ones import mteb or
+sentence-transformers first (or run a small evaluation). A few rows (``SMOKES``) also run as real
+``python -m rag_eval`` subprocesses, to the same answer. ``{tmp}`` in a row is a folder prepared by
+the fixture.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONF, ROOT, cli_env
+from tests.conftest import CONF, ROOT, cli_env, run_main
 
 DEMO = ROOT / "rag_eval" / "demo_data"
 CMRC = f"eval.tasks=[{{name: Cmrc, type: Retrieval, path: {DEMO}/retrieval/cmrc2018-zh-mini}}]"
@@ -327,12 +331,16 @@ def _ids():
     return [_row(e).id for e in CATALOGUE]
 
 
-def _command(row: Row, tmp: Path) -> list[str]:
+def _arguments(row: Row, tmp: Path) -> list[str]:
     args = [a.replace("{tmp}", str(tmp)) for a in row.args]
     defaults = [f"eval.output_folder={tmp / 'out' / row.id}", f"hydra.run.dir={tmp / 'hydra' / row.id}",
                 "eval.verbosity=0"]
     given = {a.split("=", 1)[0] for a in args}
-    return [sys.executable, "-m", "rag_eval", *[d for d in defaults if d.split("=", 1)[0] not in given], *args]
+    return [*[d for d in defaults if d.split("=", 1)[0] not in given], *args]
+
+
+def _command(row: Row, tmp: Path) -> list[str]:
+    return [sys.executable, "-m", "rag_eval", *_arguments(row, tmp)]
 
 
 def _broken_data(tmp: Path) -> None:
@@ -360,10 +368,8 @@ def _broken_data(tmp: Path) -> None:
                                    '{"sentence1": "a", "sentence2": "c", "label": 2}'])
 
 
-@pytest.fixture(scope="module")
-def answers(request, tmp_path_factory):
-    """Every selected row's command, run concurrently once: {row id: (CompletedProcess, tmp)}."""
-    tmp = tmp_path_factory.mktemp("catalogue")
+def _prepare(tmp: Path) -> None:
+    """The folders the rows name as ``{tmp}/...``."""
     (tmp / "a-file").write_text("not a folder\n")
     for folder, arch in (("some-llm", "Qwen3ForCausalLM"), ("some-seq-cls", "Qwen3ForSequenceClassification")):
         (tmp / folder).mkdir()  # config.json alone: the format is decided before any weights are read
@@ -373,9 +379,33 @@ def answers(request, tmp_path_factory):
     (tmp / "bad-sts" / "test.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n'
                                                 '{"sentence1": "a", "sentence2" "b", "score": 0}\n')
     _broken_data(tmp)
+
+
+def _selected(request, name: str) -> list[Row]:
     selected = {item.callspec.id for item in request.session.items
-                if getattr(item, "originalname", "") == "test_catalogue" and hasattr(item, "callspec")}
-    rows = [_row(e) for e in CATALOGUE if _row(e).id in selected]
+                if getattr(item, "originalname", "") == name and hasattr(item, "callspec")}
+    return [_row(e) for e in CATALOGUE if _row(e).id in selected]
+
+
+@pytest.fixture(scope="module")
+def answers(request, tmp_path_factory):
+    """Every selected row's command, run once in this process (one after another): {row id: (answer, tmp)}."""
+    tmp = tmp_path_factory.mktemp("catalogue")
+    _prepare(tmp)
+    done = {row.id: run_main(*_arguments(row, tmp)) for row in _selected(request, "test_catalogue")}
+    return done, tmp
+
+
+#: rows that also run as real ``python -m rag_eval`` subprocesses (the interpreter's start, its exit code)
+SMOKES = ("key-typo", "no-primary-config", "malformed-list", "output-not-creatable", "limits-zero", "unknown-task")
+
+
+@pytest.fixture(scope="module")
+def subprocess_answers(request, tmp_path_factory):
+    """The selected ``SMOKES`` rows as real subprocesses, run concurrently once: {row id: (CompletedProcess, tmp)}."""
+    tmp = tmp_path_factory.mktemp("catalogue-subprocess")
+    _prepare(tmp)
+    rows = _selected(request, "test_catalogue_subprocess")
 
     def run(row: Row) -> subprocess.CompletedProcess:
         return subprocess.run(_command(row, tmp), cwd=ROOT, env=cli_env(), capture_output=True, text=True,
@@ -387,9 +417,17 @@ def answers(request, tmp_path_factory):
 
 
 @pytest.mark.subprocess
+@pytest.mark.parametrize("row", [e for e in CATALOGUE if _row(e).id in SMOKES], ids=lambda r: r.id)
+def test_catalogue_subprocess(row: Row, subprocess_answers):
+    _check(row, *subprocess_answers)
+
+
 @pytest.mark.parametrize("row", CATALOGUE, ids=_ids())
 def test_catalogue(row: Row, answers):
-    done, tmp = answers
+    _check(row, *answers)
+
+
+def _check(row: Row, done: dict, tmp: Path) -> None:
     proc = done[row.id]
     expected = row.line.replace("{tmp}", str(tmp))
     lines = proc.stderr.splitlines()
