@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, median, table  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from tests import ray_local  # noqa: E402 - the Ray head of tests/test_launchers.py, set up the same way
+from tests import ray_local  # noqa: E402 - the Ray head of tests/scale/test_launchers.py, set up the same way
 
 LAUNCHERS = ("basic", "joblib", "submitit_local", "ray")
 DEMO = ROOT / "rag_eval" / "demo_data"
