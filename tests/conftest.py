@@ -236,6 +236,7 @@ def run_main(*args: str, module: str = "rag_eval", cwd: Path = ROOT, env: dict[s
     saved_handlers, saved_level, saved_raise = list(root.handlers), root.level, logging.raiseExceptions
     saved_streams = sys.stdout, sys.stderr
     saved_watchdog = cli_checks._start_watchdog
+    run_env = dict(env if env is not None else cli_env())
     code = 0
     with tempfile.TemporaryDirectory(prefix="run-main-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # as __main__ does when python starts without -W
@@ -249,7 +250,7 @@ def run_main(*args: str, module: str = "rag_eval", cwd: Path = ROOT, env: dict[s
         sys.stdout, sys.stderr = out_file, err_file
         try:
             os.environ.clear()
-            os.environ.update(env if env is not None else cli_env())
+            os.environ.update(run_env)
             os.chdir(cwd)
             cli_checks._start_watchdog = lambda: None
             GlobalHydra.instance().clear()

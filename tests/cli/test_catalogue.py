@@ -388,8 +388,9 @@ def _selected(request, name: str) -> list[Row]:
 
 
 @pytest.fixture(scope="module")
-def answers(request, tmp_path_factory):
-    """Every selected row's command, run once in this process (one after another): {row id: (answer, tmp)}."""
+def answers(request, tmp_path_factory, reranker_path):
+    """Every selected row's command, run once in this process (one after another): {row id: (answer, tmp)}.
+    ``reranker_path``: the rows with ``reranker=ms_marco_minilm_local`` read that built test model."""
     tmp = tmp_path_factory.mktemp("catalogue")
     _prepare(tmp)
     done = {row.id: run_main(*_arguments(row, tmp)) for row in _selected(request, "test_catalogue")}
@@ -401,7 +402,7 @@ SMOKES = ("key-typo", "no-primary-config", "malformed-list", "output-not-creatab
 
 
 @pytest.fixture(scope="module")
-def subprocess_answers(request, tmp_path_factory):
+def subprocess_answers(request, tmp_path_factory, reranker_path):
     """The selected ``SMOKES`` rows as real subprocesses, run concurrently once: {row id: (CompletedProcess, tmp)}."""
     tmp = tmp_path_factory.mktemp("catalogue-subprocess")
     _prepare(tmp)
