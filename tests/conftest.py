@@ -97,6 +97,9 @@ def pytest_runtest_call(item):
     if _folder(item) != "unit":
         yield
         return
+    import platform
+
+    platform.uname().processor  # noqa: B018 - the stdlib asks `uname -p` once (modelscope reads it): cached now
     original = subprocess.Popen._execute_child
     subprocess.Popen._execute_child = _NoSubprocess(item.nodeid)
     start = time.perf_counter()
