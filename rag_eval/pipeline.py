@@ -13,7 +13,7 @@ from typing import Any
 from rag_eval import errors
 from rag_eval.config import RunConfig, load_config
 from rag_eval.errors import ConfigError, RedactingFilter, RunInterrupted, one_line
-from rag_eval.results import JobInfo, JobRecord, ResultPlace, TaskOutcome, check_writable, planned_task, write_failures
+from rag_eval.results import JobInfo, JobRecord, TaskOutcome, check_writable, planned_task, write_failures
 
 logger = logging.getLogger("rag_eval")
 job_logger = logging.getLogger("rag_eval.jobs")  # one progress line per task, one summary line per job
@@ -289,22 +289,17 @@ def _run_stages(run: RunConfig, tasks: list[Any], alone: bool, output_folder: Pa
     """Load the model(s), record the exact plan, run the stages: they append to ``outcomes`` as each task
     starts, and ``done`` gets each outcome once it is final."""
     from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder, load_cross_encoder
-    from rag_eval.stages.one_stage import run_one_stage
-    from rag_eval.stages.two_stage import run_two_stage
+    from rag_eval.stages.runner import run_stages, stages_of
 
     if alone:
-        cross_encoder = load_cross_encoder(run.cross_encoder)
-        record.plan(plan(run, tasks, alone, ce=cross_encoder))
-        return run_one_stage(cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
-    # the reranker first: a folder it cannot score as its authors do is refused before stage 1 loads
-    cross_encoder = load_cross_encoder(run.cross_encoder) if run.cross_encoder is not None else None
-    bi_encoder = load_bi_encoder(run.bi_encoder)
-    attach_task_prompts(bi_encoder, tasks)
-    if cross_encoder is None:
-        record.plan(plan(run, tasks, alone, bi=bi_encoder))
-        return run_one_stage(bi_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+        bi_encoder, cross_encoder = None, load_cross_encoder(run.cross_encoder)
+    else:  # the reranker first: a folder it cannot score as its authors do is refused before stage 1 loads
+        cross_encoder = load_cross_encoder(run.cross_encoder) if run.cross_encoder is not None else None
+        bi_encoder = load_bi_encoder(run.bi_encoder)
+        attach_task_prompts(bi_encoder, tasks)
     record.plan(plan(run, tasks, alone, bi=bi_encoder, ce=cross_encoder))
-    return run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+    stages = stages_of(run, alone, bi_encoder, cross_encoder)
+    return run_stages(stages, tasks, run.eval, output_folder, outcomes, on_done=done)
 
 
 def plan(run: RunConfig, tasks: list[Any], alone: bool, bi: Any = None, ce: Any = None) -> list[dict]:
@@ -314,38 +309,13 @@ def plan(run: RunConfig, tasks: list[Any], alone: bool, bi: Any = None, ce: Any 
     ``bi`` / ``ce`` are the loaded models; before they load, names come from the config and
     revisions (and stage 2's experiments, which name the stage-1 revision) are left blank.
     """
-    from rag_eval import task_types
-    from rag_eval.resolve.loaded import retrieval_variant
-    from rag_eval.resolve.models import expected_name
-    from rag_eval.stages.task_steps import unscorable
-    from rag_eval.stages.two_stage import result_places
+    from rag_eval.stages.runner import stages_of
 
-    def name_rev(model: Any, cfg: Any) -> tuple[str, str]:
-        return (model.name, model.revision) if model is not None else (expected_name(cfg), "")
-
-    if alone or run.cross_encoder is None:
-        cfg, model = (run.cross_encoder, ce) if alone else (run.bi_encoder, bi)
-        name, revision = name_rev(model, cfg)
-        places = [(ResultPlace(name, revision, experiment=retrieval_variant(cfg)), None)]
-        stage1_cfg = None if alone else cfg
-    else:
-        (bi_name, bi_rev), (ce_name, ce_rev) = name_rev(bi, run.bi_encoder), name_rev(ce, run.cross_encoder)
-        first, seconds = result_places(bi_name, bi_rev, retrieval_variant(run.bi_encoder), ce_name, ce_rev,
-                                       retrieval_variant(run.cross_encoder), run.eval.top_ks)
-        if not bi_rev:  # the experiments are not known yet (a blank one matches any)
-            seconds = {k: ResultPlace(ce_name, ce_rev, p.stage) for k, p in seconds.items()}
-        places = [(first, None), *((p, "stage2") for p in seconds.values())]
-        stage1_cfg = run.bi_encoder
-    out = []
-    for task in tasks:
-        if stage1_cfg is not None and unscorable(stage1_cfg, task.metadata.type):
-            continue
-        for place, only in places:
-            if only and not task_types.stage2_of(task.metadata.type):
-                continue
-            out.append(planned_task(place.stage, place.model, place.revision, place.experiment,
-                                    task.metadata.name, task.metadata.type))
-    return out
+    stages = stages_of(run, alone, bi, ce, planning=True)
+    return [planned_task(slot.place.stage, slot.place.model, slot.place.revision, slot.place.experiment,
+                         task.metadata.name, task.metadata.type)
+            for task in tasks if not stages[0].skips(task)
+            for stage in stages for slot in stage.places(task)]
 
 
 def reranker_alone(tasks: list[Any]) -> bool:
