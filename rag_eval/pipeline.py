@@ -13,10 +13,13 @@ from typing import Any
 from rag_eval import errors
 from rag_eval.config import RunConfig, load_config
 from rag_eval.errors import ConfigError, RedactingFilter, RunInterrupted, one_line
-from rag_eval.results import JobInfo, JobRecord, TaskOutcome, check_writable, planned_task, write_failures
+from rag_eval.results import JobInfo, JobRecord, Status, TaskOutcome, check_writable, planned_task, write_failures
 
 logger = logging.getLogger("rag_eval")
 job_logger = logging.getLogger("rag_eval.jobs")  # one progress line per task, one summary line per job
+
+#: outcomes that end without a result file: nothing more to run, and no scores
+SETTLED = (Status.FAILED, Status.SKIPPED)
 
 _LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
 
@@ -36,12 +39,12 @@ class RunScores(dict):
         self.outcomes = outcomes
         self.plan: Any = None  # eval.dry_run: the plan (stages/dry_run.py DryRun), and no scores
         self.failed = {(f"{o.task}/{o.stage}" if o.stage else o.task): o.error
-                       for o in outcomes if o.status == "failed"}
-        self.skipped = {o.task: o.error for o in outcomes if o.status == "skipped"}
+                       for o in outcomes if o.status == Status.FAILED}
+        self.skipped = {o.task: o.error for o in outcomes if o.status == Status.SKIPPED}
         sweeps = {o.task for o in outcomes if o.top_k is not None} if len(
             {o.top_k for o in outcomes if o.top_k is not None}) > 1 else set()
         for o in outcomes:
-            if o.status in ("failed", "skipped"):
+            if o.status in SETTLED:
                 continue
             if o.stage:  # two-stage: {task: {stage: {split: metrics}}}; a top_k sweep: "stage2@top<k>"
                 key = f"{o.stage}@top{o.top_k}" if o.task in sweeps and o.top_k is not None else o.stage
@@ -250,11 +253,11 @@ def interrupted(exc: KeyboardInterrupt, tasks: list[Any], outcomes: list[TaskOut
     from rag_eval.report import write_reports
 
     signal_name = getattr(exc, "signal_name", "SIGINT")
-    settled = [o for o in outcomes if o.finished or o.status in ("failed", "skipped")]
+    settled = [o for o in outcomes if o.finished or o.status in SETTLED]
     line, finished, unfinished = _stop_summary(signal_name, tasks, outcomes)
     try:
         write_failures(settled, output_folder)
-        if finished or any(o.status == "failed" for o in outcomes):
+        if finished or any(o.status == Status.FAILED for o in outcomes):
             write_reports(output_folder)
     except ConfigError as error:  # the disk: the interrupt's line still comes first
         logger.error("%s", error)
@@ -265,10 +268,10 @@ def _stop_summary(signal_name: str, tasks: list[Any], outcomes: list[TaskOutcome
     """The line of a run stopped by ``signal_name``, its finished and its unfinished labels."""
     sweep = len({o.top_k for o in outcomes if o.top_k is not None}) > 1
     finished = [_label(o, sweep) for o in outcomes if o.finished]
-    failed = [_label(o, sweep) for o in outcomes if o.status == "failed"]
-    skipped = [_label(o, sweep) for o in outcomes if o.status == "skipped"]
+    failed = [_label(o, sweep) for o in outcomes if o.status == Status.FAILED]
+    skipped = [_label(o, sweep) for o in outcomes if o.status == Status.SKIPPED]
     started = {o.task for o in outcomes}
-    unfinished = [_label(o, sweep) for o in outcomes if not o.finished and o.status not in ("failed", "skipped")]
+    unfinished = [_label(o, sweep) for o in outcomes if not o.finished and o.status not in SETTLED]
     unfinished += [t.metadata.name for t in tasks if t.metadata.name not in started]
 
     def names(labels: list[str]) -> str:
@@ -339,7 +342,8 @@ def reranker_alone(tasks: list[Any]) -> bool:
 
 def where_line(outcomes: list[TaskOutcome], files: dict[str, Path]) -> str:
     """One line: where the run's result files, the summary and the charts are."""
-    folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes if o.path is not None and o.status != "skipped"))
+    folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes
+                                 if o.path is not None and o.status != Status.SKIPPED))
     charts = [str(files[k]) for k in ("scores_chart", "speed_chart") if k in files]
     return (f"rag_eval: results in {', '.join(folders)}; summary {files['md']}"
             + (f"; charts {', '.join(charts)}" if charts else "")

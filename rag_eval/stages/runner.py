@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.config import EvalConfig, RunConfig
-from rag_eval.results import ResultPlace, TaskOutcome
+from rag_eval.results import ResultPlace, Status, TaskOutcome
 from rag_eval.stages.encoder_stage import EncoderStage
 from rag_eval.stages.rerank_stage import CrossEncoderStage, RerankStage, result_places
 from rag_eval.stages.stage import STAGE1, Stage
@@ -152,8 +152,8 @@ def _run_task(stages: list[Stage], task: Any, ev: EvalConfig, output_folder: Pat
             _evaluate(lead, task, ev, first, prepared, source)
         done(first)  # final now (its file written): counted even if a later stage then stops
         for stage, outcome in todo:  # stage 2: largest top_k first, it scores every pair the smaller ones need
-            if first.status == "failed":
-                outcome.status, outcome.error = "failed", "stage 1 failed"
+            if first.status == Status.FAILED:
+                outcome.status, outcome.error = Status.FAILED, "stage 1 failed"
                 continue
             _evaluate(stage, task, ev, outcome, prepared, source)
     finally:

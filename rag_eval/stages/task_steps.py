@@ -31,6 +31,7 @@ from rag_eval.resolve.sampling import sample_task, sample_task_evalscope
 from rag_eval.results import (
     DISK_ERRNOS,
     ResultPlace,
+    Status,
     TaskOutcome,
     load_task_result,
     main_score_of,
@@ -281,7 +282,7 @@ def skip_unscorable(outcome: TaskOutcome, model: LoadedModel, task: Any) -> bool
     """A search model (BM25, hybrid) only retrieves: mark other task types skipped (not failed)."""
     if not unscorable(model.config, task.metadata.type):
         return False
-    outcome.status = "skipped"
+    outcome.status = Status.SKIPPED
     outcome.error = f"{model.config.model_type} retrieves and embeds nothing: it scores Retrieval/Reranking tasks only"
     logger.info("%s: skipped for %s (%s)", outcome.task, model.name, outcome.error)
     return True
@@ -306,7 +307,7 @@ def cached_result(outcome: TaskOutcome, ev: EvalConfig) -> tuple[Any, dict[str, 
 def resume(outcome: TaskOutcome, cached: tuple[Any, dict[str, Any]]) -> None:
     """``outcome`` is its finished result file, ``cached`` (see :func:`cached_result`): nothing runs."""
     result, extra = cached
-    outcome.status, outcome.scores = "cached", split_scores(result)
+    outcome.status, outcome.scores = Status.CACHED, split_scores(result)
     outcome.main_score = main_score_of(outcome.scores)
     outcome.sample, outcome.seconds = extra.get("sample", {}), result.evaluation_time or 0.0
     outcome.finished = True
@@ -346,9 +347,9 @@ def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], ex
             raise full from None
         if ev.raise_error:
             raise
-        outcome.status, outcome.seconds = "failed", time.monotonic() - start
+        outcome.status, outcome.seconds = Status.FAILED, time.monotonic() - start
         outcome.error = redact(f"{type(exc).__name__}: {one_line(str(exc))}")[:500]
         stage = f" ({outcome.stage})" if outcome.stage else ""
-        logger.error("task %s%s FAILED: %s", outcome.task, stage, outcome.error)
+        logger.error("task %s%s %s: %s", outcome.task, stage, Status.FAILED, outcome.error)
         logger.debug("traceback of %s:\n%s", outcome.task, traceback.format_exc())
         return None
