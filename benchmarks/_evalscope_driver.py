@@ -52,7 +52,7 @@ def main() -> int:
         from evalscope.run import run_task
     else:
         import rag_eval.pipeline  # noqa: F401
-        import rag_eval.stages.two_stage  # noqa: F401
+        import rag_eval.stages.runner  # noqa: F401
         from rag_eval import run_task
     import_s = time.perf_counter() - t
 

@@ -13,10 +13,13 @@ from typing import Any
 from rag_eval import errors
 from rag_eval.config import RunConfig, load_config
 from rag_eval.errors import ConfigError, RedactingFilter, RunInterrupted, one_line
-from rag_eval.results import JobInfo, JobRecord, ResultPlace, TaskOutcome, check_writable, planned_task, write_failures
+from rag_eval.results import JobInfo, JobRecord, Status, TaskOutcome, check_writable, planned_task, write_failures
 
 logger = logging.getLogger("rag_eval")
 job_logger = logging.getLogger("rag_eval.jobs")  # one progress line per task, one summary line per job
+
+#: outcomes that end without a result file: nothing more to run, and no scores
+SETTLED = (Status.FAILED, Status.SKIPPED)
 
 _LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
 
@@ -36,12 +39,12 @@ class RunScores(dict):
         self.outcomes = outcomes
         self.plan: Any = None  # eval.dry_run: the plan (stages/dry_run.py DryRun), and no scores
         self.failed = {(f"{o.task}/{o.stage}" if o.stage else o.task): o.error
-                       for o in outcomes if o.status == "failed"}
-        self.skipped = {o.task: o.error for o in outcomes if o.status == "skipped"}
+                       for o in outcomes if o.status == Status.FAILED}
+        self.skipped = {o.task: o.error for o in outcomes if o.status == Status.SKIPPED}
         sweeps = {o.task for o in outcomes if o.top_k is not None} if len(
             {o.top_k for o in outcomes if o.top_k is not None}) > 1 else set()
         for o in outcomes:
-            if o.status in ("failed", "skipped"):
+            if o.status in SETTLED:
                 continue
             if o.stage:  # two-stage: {task: {stage: {split: metrics}}}; a top_k sweep: "stage2@top<k>"
                 key = f"{o.stage}@top{o.top_k}" if o.task in sweeps and o.top_k is not None else o.stage
@@ -250,11 +253,11 @@ def interrupted(exc: KeyboardInterrupt, tasks: list[Any], outcomes: list[TaskOut
     from rag_eval.report import write_reports
 
     signal_name = getattr(exc, "signal_name", "SIGINT")
-    settled = [o for o in outcomes if o.finished or o.status in ("failed", "skipped")]
+    settled = [o for o in outcomes if o.finished or o.status in SETTLED]
     line, finished, unfinished = _stop_summary(signal_name, tasks, outcomes)
     try:
         write_failures(settled, output_folder)
-        if finished or any(o.status == "failed" for o in outcomes):
+        if finished or any(o.status == Status.FAILED for o in outcomes):
             write_reports(output_folder)
     except ConfigError as error:  # the disk: the interrupt's line still comes first
         logger.error("%s", error)
@@ -265,10 +268,10 @@ def _stop_summary(signal_name: str, tasks: list[Any], outcomes: list[TaskOutcome
     """The line of a run stopped by ``signal_name``, its finished and its unfinished labels."""
     sweep = len({o.top_k for o in outcomes if o.top_k is not None}) > 1
     finished = [_label(o, sweep) for o in outcomes if o.finished]
-    failed = [_label(o, sweep) for o in outcomes if o.status == "failed"]
-    skipped = [_label(o, sweep) for o in outcomes if o.status == "skipped"]
+    failed = [_label(o, sweep) for o in outcomes if o.status == Status.FAILED]
+    skipped = [_label(o, sweep) for o in outcomes if o.status == Status.SKIPPED]
     started = {o.task for o in outcomes}
-    unfinished = [_label(o, sweep) for o in outcomes if not o.finished and o.status not in ("failed", "skipped")]
+    unfinished = [_label(o, sweep) for o in outcomes if not o.finished and o.status not in SETTLED]
     unfinished += [t.metadata.name for t in tasks if t.metadata.name not in started]
 
     def names(labels: list[str]) -> str:
@@ -289,22 +292,17 @@ def _run_stages(run: RunConfig, tasks: list[Any], alone: bool, output_folder: Pa
     """Load the model(s), record the exact plan, run the stages: they append to ``outcomes`` as each task
     starts, and ``done`` gets each outcome once it is final."""
     from rag_eval.resolve.models import attach_task_prompts, load_bi_encoder, load_cross_encoder
-    from rag_eval.stages.one_stage import run_one_stage
-    from rag_eval.stages.two_stage import run_two_stage
+    from rag_eval.stages.runner import run_stages, stages_of
 
     if alone:
-        cross_encoder = load_cross_encoder(run.cross_encoder)
-        record.plan(plan(run, tasks, alone, ce=cross_encoder))
-        return run_one_stage(cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
-    # the reranker first: a folder it cannot score as its authors do is refused before stage 1 loads
-    cross_encoder = load_cross_encoder(run.cross_encoder) if run.cross_encoder is not None else None
-    bi_encoder = load_bi_encoder(run.bi_encoder)
-    attach_task_prompts(bi_encoder, tasks)
-    if cross_encoder is None:
-        record.plan(plan(run, tasks, alone, bi=bi_encoder))
-        return run_one_stage(bi_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+        bi_encoder, cross_encoder = None, load_cross_encoder(run.cross_encoder)
+    else:  # the reranker first: a folder it cannot score as its authors do is refused before stage 1 loads
+        cross_encoder = load_cross_encoder(run.cross_encoder) if run.cross_encoder is not None else None
+        bi_encoder = load_bi_encoder(run.bi_encoder)
+        attach_task_prompts(bi_encoder, tasks)
     record.plan(plan(run, tasks, alone, bi=bi_encoder, ce=cross_encoder))
-    return run_two_stage(bi_encoder, cross_encoder, tasks, run.eval, output_folder, outcomes, on_done=done)
+    stages = stages_of(run, alone, bi_encoder, cross_encoder)
+    return run_stages(stages, tasks, run.eval, output_folder, outcomes, on_done=done)
 
 
 def plan(run: RunConfig, tasks: list[Any], alone: bool, bi: Any = None, ce: Any = None) -> list[dict]:
@@ -314,38 +312,13 @@ def plan(run: RunConfig, tasks: list[Any], alone: bool, bi: Any = None, ce: Any 
     ``bi`` / ``ce`` are the loaded models; before they load, names come from the config and
     revisions (and stage 2's experiments, which name the stage-1 revision) are left blank.
     """
-    from rag_eval import task_types
-    from rag_eval.resolve.loaded import retrieval_variant
-    from rag_eval.resolve.models import expected_name
-    from rag_eval.stages.task_steps import unscorable
-    from rag_eval.stages.two_stage import result_places
+    from rag_eval.stages.runner import stages_of
 
-    def name_rev(model: Any, cfg: Any) -> tuple[str, str]:
-        return (model.name, model.revision) if model is not None else (expected_name(cfg), "")
-
-    if alone or run.cross_encoder is None:
-        cfg, model = (run.cross_encoder, ce) if alone else (run.bi_encoder, bi)
-        name, revision = name_rev(model, cfg)
-        places = [(ResultPlace(name, revision, experiment=retrieval_variant(cfg)), None)]
-        stage1_cfg = None if alone else cfg
-    else:
-        (bi_name, bi_rev), (ce_name, ce_rev) = name_rev(bi, run.bi_encoder), name_rev(ce, run.cross_encoder)
-        first, seconds = result_places(bi_name, bi_rev, retrieval_variant(run.bi_encoder), ce_name, ce_rev,
-                                       retrieval_variant(run.cross_encoder), run.eval.top_ks)
-        if not bi_rev:  # the experiments are not known yet (a blank one matches any)
-            seconds = {k: ResultPlace(ce_name, ce_rev, p.stage) for k, p in seconds.items()}
-        places = [(first, None), *((p, "stage2") for p in seconds.values())]
-        stage1_cfg = run.bi_encoder
-    out = []
-    for task in tasks:
-        if stage1_cfg is not None and unscorable(stage1_cfg, task.metadata.type):
-            continue
-        for place, only in places:
-            if only and not task_types.stage2_of(task.metadata.type):
-                continue
-            out.append(planned_task(place.stage, place.model, place.revision, place.experiment,
-                                    task.metadata.name, task.metadata.type))
-    return out
+    stages = stages_of(run, alone, bi, ce, planning=True)
+    return [planned_task(slot.place.stage, slot.place.model, slot.place.revision, slot.place.experiment,
+                         task.metadata.name, task.metadata.type)
+            for task in tasks if not stages[0].skips(task)
+            for stage in stages for slot in stage.places(task)]
 
 
 def reranker_alone(tasks: list[Any]) -> bool:
@@ -369,7 +342,8 @@ def reranker_alone(tasks: list[Any]) -> bool:
 
 def where_line(outcomes: list[TaskOutcome], files: dict[str, Path]) -> str:
     """One line: where the run's result files, the summary and the charts are."""
-    folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes if o.path is not None and o.status != "skipped"))
+    folders = list(dict.fromkeys(str(o.path.parent) for o in outcomes
+                                 if o.path is not None and o.status != Status.SKIPPED))
     charts = [str(files[k]) for k in ("scores_chart", "speed_chart") if k in files]
     return (f"rag_eval: results in {', '.join(folders)}; summary {files['md']}"
             + (f"; charts {', '.join(charts)}" if charts else "")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from rag_eval import task_types
 from rag_eval.report.rows import PENDING, ResultRow
+from rag_eval.results import Status
 
 AVERAGE_COLUMNS = ("label", "stage", "model", "revision", "experiment", "n_tasks", "n_failed")
 
@@ -63,7 +64,7 @@ def cmteb_averages(rows: list[ResultRow]) -> list[Averages]:
             continue
         k = group_key(r)
         avg = groups.setdefault(k, Averages(labels[k], r.stage, r.model, r.revision, r.experiment))
-        if r.status == "FAILED" or r.score is None:
+        if r.status == Status.FAILED or r.score is None:
             avg.n_failed += 1
             continue
         scores.setdefault(k, {}).setdefault(r.task_type, []).append(r.score)

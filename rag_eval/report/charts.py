@@ -7,7 +7,7 @@ from pathlib import Path
 from rag_eval import task_types
 from rag_eval.report.averages import group_key, labels_of
 from rag_eval.report.rows import ResultRow
-from rag_eval.results import atomic_write
+from rag_eval.results import Status, atomic_write
 
 
 def _pyplot():
@@ -44,7 +44,7 @@ def scores_chart(rows: list[ResultRow], averages, path: Path) -> Path:
             x = i - 0.4 + width * (j + 0.5)
             if r is None:
                 continue
-            if r.status == "FAILED" or r.score is None:
+            if r.status == Status.FAILED or r.score is None:
                 failed.append(x)
             else:
                 xs.append(x)

@@ -20,7 +20,7 @@ from rag_eval.report.averages import group_key, labels_of
 from rag_eval.report.compare import ALPHA, N_RESAMPLES, SEED, Comparison, compare_items, score_ci, task_items
 from rag_eval.report.rows import ResultRow
 from rag_eval.report.tables import markdown_table
-from rag_eval.results import atomic_write_text, read_per_item, safe_path_part
+from rag_eval.results import Status, atomic_write_text, read_per_item, safe_path_part
 from rag_eval.results.layout import per_item_path
 
 STAGE_NAMES = {"stage1": "stage1", "stage2": "stage2", "one-stage": ""}
@@ -43,7 +43,7 @@ def score_cis(rows: list[ResultRow], n_resamples: int = N_RESAMPLES, seed: int =
     known = _read_memo(memo)
     out, kept = {}, {}
     for r in rows:
-        if r.status == "FAILED" or r.score is None or not r.path.endswith(".json"):
+        if r.status == Status.FAILED or r.score is None or not r.path.endswith(".json"):
             continue
         source = per_item_path(Path(r.path))
         try:
@@ -84,7 +84,7 @@ def _read_memo(memo: Path | None) -> dict[str, Any]:
 def _series(rows: list[ResultRow]) -> dict[tuple, list[ResultRow]]:
     out: dict[tuple, list[ResultRow]] = {}
     for r in rows:
-        if r.status != "FAILED" and r.score is not None:
+        if r.status != Status.FAILED and r.score is not None:
             out.setdefault(group_key(r), []).append(r)
     return out
 

@@ -21,7 +21,7 @@ from typing import Any
 from rag_eval.report.averages import group_key, labels_of
 from rag_eval.report.rows import ResultRow
 from rag_eval.report.tables import markdown_table
-from rag_eval.results import read_per_item
+from rag_eval.results import Status, read_per_item
 
 FAILURES_MD = "failure_analysis.md"
 WORST, LISTED, SHOWN_RANKS, EPS = 5, 10, 5, 1e-9
@@ -78,11 +78,11 @@ class TaskFailures:
 def stage_pairs(rows: list[ResultRow]) -> list[tuple[ResultRow, ResultRow]]:
     """(stage-1 row, stage-2 row) of every reranked task in the folder."""
     first = {(r.task, r.model, r.revision, r.stack.get("variant", "")): r for r in rows
-             if r.stage == "stage1" and r.status != "FAILED"}
+             if r.stage == "stage1" and r.status != Status.FAILED}
     pairs = []
     for r in rows:
         s = r.stack
-        if r.stage != "stage2" or r.status == "FAILED" or "stage1_model" not in s:
+        if r.stage != "stage2" or r.status == Status.FAILED or "stage1_model" not in s:
             continue
         base = first.get((r.task, s["stage1_model"], s.get("stage1_revision"), s.get("stage1_variant", "")))
         if base is not None:

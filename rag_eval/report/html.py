@@ -35,7 +35,7 @@ from rag_eval.report.compare import ALPHA, Comparison, compare_items
 from rag_eval.report.failure_analysis import TaskFailures
 from rag_eval.report.matrix import NO_RERANKER
 from rag_eval.report.rows import PENDING, JobRow, ResultRow
-from rag_eval.results import atomic_write_text
+from rag_eval.results import Status, atomic_write_text
 from rag_eval.results.layout import CACHE
 
 logger = logging.getLogger("rag_eval.report")
@@ -156,7 +156,7 @@ def leaderboard(rows: list[ResultRow], averages: list[Averages], cis: dict[str, 
             r = cell.get((a.label, t))
             if r is None:
                 out.append('<td data-value="" class="none">-</td>')
-            elif r.status != "ok" or r.score is None:
+            elif r.status != Status.OK or r.score is None:
                 out.append(f'<td data-value="" class="{esc(r.status)}" title="{esc(r.error)}">{esc(r.status)}</td>')
             else:
                 ci = _parse_ci(cis.get(r.path))
@@ -195,7 +195,7 @@ def heatmap(rows: list[ResultRow]) -> Section:
                 tr.append("")
                 hr.append(f"{run}<br>{t}: not evaluated")
                 continue
-            ok = r.status == "ok" and r.score is not None
+            ok = r.status == Status.OK and r.score is not None
             zr.append(r.score if ok else None)
             tr.append(f"{r.score:.3f}" if ok else r.status)
             hr.append("<br>".join(x for x in (
@@ -445,7 +445,7 @@ def _ranks(means: dict[str, float]) -> dict[str, int]:
 
 def public_vs_yours(rows: list[ResultRow]) -> Section:
     sec = Section("public-vs-yours", "Public vs your data")
-    ok = [r for r in rows if r.status == "ok" and r.score is not None and r.data]
+    ok = [r for r in rows if r.status == Status.OK and r.score is not None and r.data]
     sides = {d: [r for r in ok if r.data == d] for d in ("public", "local")}
     if not sides["public"] or not sides["local"]:
         have = "built-in (public)" if sides["public"] else "local (your own)"
@@ -566,7 +566,7 @@ def provenance(rows: list[ResultRow], jobs: list[JobRow]) -> Section:
 
     sec = Section("provenance", "Provenance")
     labels = labels_of(rows)
-    done = [r for r in rows if r.path.endswith(".json") and r.status == "ok"]
+    done = [r for r in rows if r.path.endswith(".json") and r.status == Status.OK]
     if not done:
         sec.omitted = "no result file yet"
         return sec

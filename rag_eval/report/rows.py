@@ -32,7 +32,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from rag_eval import task_types
-from rag_eval.results import FAILURES_FILE, job_state, main_score_of, read_failures, read_jobs, split_scores
+from rag_eval.results import FAILURES_FILE, Status, job_state, main_score_of, read_failures, read_jobs, split_scores
 from rag_eval.results.layout import PER_ITEM, PREDICTIONS, model_folder_of, parse, runs_folder
 
 logger = logging.getLogger("rag_eval.report")
@@ -41,7 +41,7 @@ _SKIP_FILES = {"model_meta.json", FAILURES_FILE, "summary.json"}
 _SKIP_DIRS = {PREDICTIONS, PER_ITEM, "__pycache__"}
 
 #: statuses of planned tasks that have no result yet (left out of averages and charts)
-PENDING = ("running", "missing")
+PENDING = (Status.RUNNING, Status.MISSING)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class ResultRow:
     revision: str
     metric: str
     score: float | None  # the task's main score (mean over splits and subsets)
-    status: str = "ok"  # ok | FAILED | running | missing (see PENDING)
+    status: Status = Status.OK  # ok | FAILED | running | missing (see PENDING)
     error: str = ""
     seconds: float | None = None  # mteb's evaluation_time
     sample: str = "all"
@@ -234,7 +234,7 @@ def _rows_from_failures(path: Path) -> list[ResultRow]:
     return [ResultRow(
         stage=e.get("stage") or "", task_type=e.get("task_type") or "", task=e["task"],
         model=e.get("model") or "", revision=e.get("revision") or "", metric=e.get("metric") or "",
-        score=None, status="FAILED", error=e.get("error") or "", seconds=e.get("seconds"),
+        score=None, status=Status.FAILED, error=e.get("error") or "", seconds=e.get("seconds"),
         sample=sample_text(e.get("sample") or {}), experiment=e.get("experiment") or "",
         path=str(path), date=e.get("time"),
     ) for e in read_failures(path)]
@@ -362,7 +362,7 @@ def _pending_rows(jobs: list[dict[str, Any]], rows: list[ResultRow], root: Path)
     index, out = _done_index(rows), {}
     for record in jobs:  # oldest first: a later job's word on a task wins, except over a running one
         state = job_state(record)
-        status = "running" if state == "running" else "missing"
+        status = Status.RUNNING if state == "running" else Status.MISSING
         for e in _planned(record):
             if _has_outcome(e, index):
                 continue
@@ -372,7 +372,7 @@ def _pending_rows(jobs: list[dict[str, Any]], rows: list[ResultRow], root: Path)
                             experiment=e.get("experiment") or "",
                             path=str(runs_folder(root) / f"{record.get('job')}.json"), date=record.get("updated"))
             old = out.get(_key(row))
-            if old is None or old.status != "running" or status == "running":
+            if old is None or old.status != Status.RUNNING or status == Status.RUNNING:
                 out[_key(row)] = row
     return out
 
@@ -394,8 +394,8 @@ def collect_jobs(folder: str | Path) -> list[JobRow]:
             job=str(record.get("job") or ""), label=str(record.get("label") or ""), state=state,
             host=str(record.get("host") or ""), pid=pid if isinstance(pid, int) else None,
             started=record.get("started"), updated=record.get("updated"), seconds=record.get("seconds"),
-            planned=len(planned), ok=int(done.get("ok") or 0), failed=int(done.get("failed") or 0),
-            cached=int(done.get("cached") or 0), not_done=sum(not _has_outcome(e, index) for e in planned),
+            planned=len(planned), ok=int(done.get(Status.OK.key) or 0), failed=int(done.get(Status.FAILED.key) or 0),
+            cached=int(done.get(Status.CACHED.key) or 0), not_done=sum(not _has_outcome(e, index) for e in planned),
             error=str(record.get("error") or ""), overrides=" ".join(map(str, launcher.get("overrides") or [])),
             log=str(launcher.get("log") or ""),
         ))

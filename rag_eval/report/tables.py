@@ -7,7 +7,7 @@ import io
 
 from rag_eval.report.averages import AVERAGE_COLUMNS, Averages, cmteb_averages, group_key, labels_of, type_columns
 from rag_eval.report.rows import JobRow, ResultRow, clock_text, sample_text
-from rag_eval.results import TaskOutcome
+from rag_eval.results import Status, TaskOutcome
 
 REPORT_COLUMNS = ("stage", "task_type", "task", "model", "revision", "experiment", "metric", "score", "ci95", "status",
                   "error", "sample", "seconds", "texts", "texts_per_s")
@@ -54,7 +54,7 @@ def status_line(rows: list[ResultRow], jobs: list[JobRow]) -> str:
     count: dict[str, int] = {}
     for r in rows:
         count[r.status] = count.get(r.status, 0) + 1
-    parts = [f"{count.get(s, 0)} {s}" for s in ("ok", "FAILED", "running", "missing")]
+    parts = [f"{count.get(s, 0)} {s}" for s in (Status.OK, Status.FAILED, Status.RUNNING, Status.MISSING)]
     line = f"{len(rows)} task results: " + ", ".join(parts)
     if jobs:
         states: dict[str, int] = {}
@@ -96,15 +96,15 @@ def print_summary(outcomes: list[TaskOutcome]) -> None:
         model = f"{o.stage}: {o.model}" if o.stage else o.model
         if o.top_k is not None:
             model += f" (top {o.top_k})"
-        if o.status == "failed":
-            score, metric = "[red]FAILED[/red]", o.error or ""
-        elif o.status == "skipped":
-            score, metric = "skipped", o.error or ""
+        if o.status == Status.FAILED:
+            score, metric = f"[red]{Status.FAILED}[/red]", o.error or ""
+        elif o.status == Status.SKIPPED:
+            score, metric = str(Status.SKIPPED), o.error or ""
         else:
             score = f"{o.main_score:.4f}" if o.main_score is not None else "-"
             metric = o.main_metric or ""
-            if o.status == "cached":
-                score += " (cached)"
+            if o.status == Status.CACHED:
+                score += f" ({Status.CACHED})"
         table.add_row(o.task_type, o.task, model, metric, score, sample_text(o.sample), f"{o.seconds:.1f}s")
     _console().print(table)
 
@@ -119,12 +119,10 @@ def print_report(rows: list[ResultRow], averages: list[Averages] | None = None) 
                          no_wrap=col in ("task", "score", "time"), overflow="fold")
     labels = labels_of(rows)
     for r in rows:
-        if r.status == "FAILED":
-            score, metric = "[red]FAILED[/red]", r.error
-        elif r.status == "missing":
-            score, metric = "[red]missing[/red]", r.error
-        elif r.status == "running":
-            score, metric = "[yellow]running[/yellow]", r.error
+        if r.status in (Status.FAILED, Status.MISSING):
+            score, metric = f"[red]{r.status}[/red]", r.error
+        elif r.status == Status.RUNNING:
+            score, metric = f"[yellow]{r.status}[/yellow]", r.error
         else:
             score, metric = fmt(r.score, ".4f") or "-", r.metric
         table.add_row(r.task_type, r.task, labels[group_key(r)], metric, score, r.sample,

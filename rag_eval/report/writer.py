@@ -23,7 +23,7 @@ from rag_eval.report.tables import (
     report_rows,
     status_line,
 )
-from rag_eval.results import atomic_write_text, locked
+from rag_eval.results import Status, atomic_write_text, locked
 from rag_eval.results.layout import CACHE
 
 logger = logging.getLogger("rag_eval.report")
@@ -175,7 +175,7 @@ def _write_reports(folder: Path, charts: bool) -> dict[str, Path]:
 def chart_gap(key: str, rows, averages) -> str:
     """Why a PNG chart would show nothing worth a picture (empty or a single bar / point); "" to draw it."""
     if key == "scores_chart":
-        bars = sum(1 for r in rows if r.status == "ok" and r.score is not None)
+        bars = sum(1 for r in rows if r.status == Status.OK and r.score is not None)
         return "" if bars > 1 else f"{bars} score{'s' if bars != 1 else ''} only, a single bar at most"
     points = [a for a in averages if a.texts_per_s and a.overall is not None]
     if len(points) > 1:

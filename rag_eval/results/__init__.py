@@ -21,7 +21,7 @@ from rag_eval.results.files import (
     write_task_result,
 )
 from rag_eval.results.layout import ResultPlace, experiment_name, parse, per_item_path, result_path, safe_path_part
-from rag_eval.results.outcome import TaskOutcome, main_score_of, split_scores
+from rag_eval.results.outcome import Status, TaskOutcome, main_score_of, split_scores
 from rag_eval.results.runs import JobInfo, JobRecord, job_state, planned_task, read_jobs
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "JobInfo",
     "JobRecord",
     "ResultPlace",
+    "Status",
     "TaskOutcome",
     "atomic_write",
     "atomic_write_text",

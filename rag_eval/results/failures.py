@@ -14,7 +14,7 @@ from typing import Any
 
 from rag_eval.results.files import atomic_write_text, locked, storage_guard
 from rag_eval.results.layout import revision_and_experiment
-from rag_eval.results.outcome import TaskOutcome
+from rag_eval.results.outcome import Status, TaskOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def write_failures(outcomes: list[TaskOutcome], folder: str | Path) -> Path | No
     for o in outcomes:
         entry = _entry(o, now)
         touched.add(_key(entry))
-        if o.status == "failed":
+        if o.status == Status.FAILED:
             failed.append(entry)
     path = folder / FAILURES_FILE
     if not failed and not path.is_file():

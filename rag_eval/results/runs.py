@@ -32,7 +32,7 @@ from typing import Any
 from rag_eval.errors import StorageError, redact
 from rag_eval.results.files import atomic_write_text
 from rag_eval.results.layout import runs_folder, safe_path_part
-from rag_eval.results.outcome import TaskOutcome
+from rag_eval.results.outcome import Status, TaskOutcome
 
 logger = logging.getLogger("rag_eval.jobs")
 
@@ -67,7 +67,7 @@ class JobRecord:
         # pid + random: Ray reuses a worker process for several jobs, and SLURM nodes share pids
         self.id = safe_path_part(f"{stamp}-{host}-{pid}-{uuid.uuid4().hex[:6]}")
         self.path = runs_folder(self.folder) / f"{self.id}.json"
-        self.counts = {"ok": 0, "failed": 0, "cached": 0}
+        self.counts = {s.key: 0 for s in (Status.OK, Status.FAILED, Status.CACHED)}
         self.data: dict[str, Any] = {
             "job": self.id, "label": self.info.label, "host": host, "pid": pid, "status": "starting",
             "started": self.started, "updated": self.started, "finished": None, "seconds": None,
@@ -83,11 +83,12 @@ class JobRecord:
 
     def task_done(self, outcome: TaskOutcome) -> None:
         """Count one finished task (or stage of a task), log its progress line, update the record."""
-        self.counts[outcome.status if outcome.status in self.counts else "failed"] += 1
+        key = Status(outcome.status).key
+        self.counts[key if key in self.counts else Status.FAILED.key] += 1
         n, total = sum(self.counts.values()), len(self.data["planned"])
         what = f"{outcome.task} {outcome.stage}" if outcome.stage else outcome.task
-        if outcome.status == "failed":
-            result = f"FAILED: {outcome.error}"
+        if outcome.status == Status.FAILED:
+            result = f"{Status.FAILED}: {outcome.error}"
         else:
             score = f"{outcome.main_score:.4f}" if outcome.main_score is not None else "-"
             result = f"{outcome.status} {score} ({outcome.main_metric or 'main_score'})"

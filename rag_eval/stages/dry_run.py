@@ -60,9 +60,10 @@ def dry_run(run: RunConfig, tasks: list[Any], output_folder: Path, alone: bool =
     """Prepare every task as the run would (``prepare_task``), count its texts, unload it. ``alone``: the
     reranker runs alone (no Retrieval task, EvalScope's rule), so it is the model of the plan."""
     from rag_eval.errors import ConfigError
+    from rag_eval.stages.runner import stages_of
     from rag_eval.stages.task_steps import prepare_task
 
-    cfg = run.cross_encoder if alone else run.bi_encoder
+    cfg = stages_of(run, alone, planning=True)[0].cfg  # the model of the run's first stage
     name, keys_of = _cache_lookup(cfg, tasks, output_folder)
     plan = DryRun(model=name, cache=str(keys_of.folder) if keys_of else None)
     for task in tasks:

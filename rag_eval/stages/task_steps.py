@@ -5,7 +5,8 @@
 * :func:`record` runs an evaluation, writes its result file (and its per-item data, see
   ``per_item``) as soon as it finishes, and records a failure (an exception, or no scores)
   instead of raising it, so the next task runs;
-* :func:`cached_outcome` fills an outcome from its finished result file (``overwrite_results: false``).
+* :func:`cached_result` answers a task's finished result file (``overwrite_results: false``), or None;
+  :func:`resume` makes it the outcome.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rag_eval.resolve.sampling import sample_task, sample_task_evalscope
 from rag_eval.results import (
     DISK_ERRNOS,
     ResultPlace,
+    Status,
     TaskOutcome,
     load_task_result,
     main_score_of,
@@ -280,33 +282,36 @@ def skip_unscorable(outcome: TaskOutcome, model: LoadedModel, task: Any) -> bool
     """A search model (BM25, hybrid) only retrieves: mark other task types skipped (not failed)."""
     if not unscorable(model.config, task.metadata.type):
         return False
-    outcome.status = "skipped"
+    outcome.status = Status.SKIPPED
     outcome.error = f"{model.config.model_type} retrieves and embeds nothing: it scores Retrieval/Reranking tasks only"
     logger.info("%s: skipped for %s (%s)", outcome.task, model.name, outcome.error)
     return True
 
 
-def new_outcome(model: LoadedModel, task: Any, root: Path, place: ResultPlace) -> TaskOutcome:
+def new_outcome(model: LoadedModel, task: Any, root: Path, place: ResultPlace, top_k: int | None = None) -> TaskOutcome:
     """A task's outcome, filed at ``place`` under ``root`` (status ok until something happens)."""
     name = task.metadata.name
     return TaskOutcome(task=name, task_type=task.metadata.type, model=model.name, stage=place.stage or None,
-                       path=place.task_path(root, name), place=place, main_metric=task.metadata.main_score)
+                       path=place.task_path(root, name), place=place, main_metric=task.metadata.main_score,
+                       top_k=top_k)
 
 
-def cached_outcome(outcome: TaskOutcome, ev: EvalConfig) -> bool:
-    """With ``overwrite_results: false``, fill ``outcome`` from its finished result file."""
+def cached_result(outcome: TaskOutcome, ev: EvalConfig) -> tuple[Any, dict[str, Any]] | None:
+    """With ``overwrite_results: false``, the finished result of ``outcome`` (TaskResult and its ``rag_eval``
+    block), or None: it runs (mteb's ``_check_cache``)."""
     if ev.overwrite_results or outcome.path is None:
-        return False
-    done = load_task_result(outcome.path)
-    if done is None:
-        return False
-    result, extra = done
-    outcome.status, outcome.scores = "cached", split_scores(result)
+        return None
+    return load_task_result(outcome.path)
+
+
+def resume(outcome: TaskOutcome, cached: tuple[Any, dict[str, Any]]) -> None:
+    """``outcome`` is its finished result file, ``cached`` (see :func:`cached_result`): nothing runs."""
+    result, extra = cached
+    outcome.status, outcome.scores = Status.CACHED, split_scores(result)
     outcome.main_score = main_score_of(outcome.scores)
     outcome.sample, outcome.seconds = extra.get("sample", {}), result.evaluation_time or 0.0
     outcome.finished = True
     logger.info("%s: result exists at %s, skipped (overwrite_results: false)", outcome.task, outcome.path)
-    return True
 
 
 def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], extra: dict[str, Any],
@@ -342,9 +347,9 @@ def record(outcome: TaskOutcome, ev: EvalConfig, evaluate: Callable[[], Any], ex
             raise full from None
         if ev.raise_error:
             raise
-        outcome.status, outcome.seconds = "failed", time.monotonic() - start
+        outcome.status, outcome.seconds = Status.FAILED, time.monotonic() - start
         outcome.error = redact(f"{type(exc).__name__}: {one_line(str(exc))}")[:500]
         stage = f" ({outcome.stage})" if outcome.stage else ""
-        logger.error("task %s%s FAILED: %s", outcome.task, stage, outcome.error)
+        logger.error("task %s%s %s: %s", outcome.task, stage, Status.FAILED, outcome.error)
         logger.debug("traceback of %s:\n%s", outcome.task, traceback.format_exc())
         return None

@@ -114,7 +114,9 @@ def test_cosine_reranker_reproduces_stage1_and_stage2_never_encodes(tmp_path, tw
     from rag_eval.resolve.hub import ResolvedModel
     from rag_eval.resolve.models import LoadedModel, load_bi_encoder
     from rag_eval.resolve.tasks import resolve_tasks
-    from rag_eval.stages import two_stage as ts
+    from rag_eval.stages import rerank_stage as ts
+    from rag_eval.stages.runner import run_two_stage
+    from rag_eval.stages.task_steps import prepare_task
 
     cfg, _, _ = two_stage
     run = load_config(cfg)
@@ -141,10 +143,10 @@ def test_cosine_reranker_reproduces_stage1_and_stage2_never_encodes(tmp_path, tw
 
     monkeypatch.setattr(bi.encoder, "encode", counting_encode)
     monkeypatch.setattr(ts, "_rerank", rerank_watch)
-    outcomes = ts.run_two_stage(bi, fake, resolve_tasks(ev), ev, tmp_path)
+    outcomes = run_two_stage(bi, fake, resolve_tasks(ev), ev, tmp_path)
     s1, s2 = (o.scores["test"] for o in outcomes)
     task = resolve_tasks(ev)[0]
-    ts.prepare_task(task, ev)  # the same sample stage 1 saw
+    prepare_task(task, ev)  # the same sample stage 1 saw
     split = task.dataset["default"]["test"]
     unique = len(set(split["queries"]["text"])) + len({f"{t} {x}".strip() for t, x in
                                                         zip(split["corpus"]["title"], split["corpus"]["text"],
@@ -156,5 +158,5 @@ def test_cosine_reranker_reproduces_stage1_and_stage2_never_encodes(tmp_path, tw
 
     # a rerun reuses the cached embeddings: the bi-encoder encodes nothing
     calls["encode"] = 0
-    ts.run_two_stage(bi, fake, resolve_tasks(ev), ev, tmp_path)
+    run_two_stage(bi, fake, resolve_tasks(ev), ev, tmp_path)
     assert calls["encode"] == 0
