@@ -1,7 +1,8 @@
 """Scores with uncertainty: a bootstrap CI per score, and paired tests between two runs.
 
 The statistics run over the per-item data beside each result file (``per_item/``, written by
-``rag_eval.stages.per_item``), recomputing the task's main score from its items:
+``rag_eval.stages.per_item``), recomputing the task's main score from its items; each task family
+(``per_item_stats`` in :mod:`rag_eval.task_types`) says how its items give the score:
 
 * Retrieval / Reranking: the mean over queries of the main metric's per-query values (any
   ``ndcg`` / ``map`` / ``recall`` / ``mrr`` ``_at_k``);

@@ -8,7 +8,9 @@ import logging
 from collections import Counter, defaultdict
 from typing import Any
 
-logger = logging.getLogger(__name__)
+# the sampling warnings keep the logger name they had before the samplers moved here (log lines and the
+# filters on them unchanged)
+logger = logging.getLogger("rag_eval.resolve.sampling")
 
 
 def _rank_key(seed: int, key: str) -> bytes:

@@ -9,14 +9,11 @@ can back either a task declared in config or a built-in mteb task. Malformed inp
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rag_eval.errors import DataError
-
-logger = logging.getLogger(__name__)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ from rag_eval.task_types import draw
 from rag_eval.task_types.base import Family
 from rag_eval.task_types.files import get_field, iter_jsonl, jsonl_splits, read_jsonl, text_lines
 
-logger = logging.getLogger(__name__)
+# the readers' warnings keep the logger name they had before the readers moved here (log lines unchanged)
+logger = logging.getLogger("rag_eval.resolve.local_data")
 
 RANKED_KEPT, TEXTS_KEPT, TEXT_CHARS, GOLD_TEXTS = 10, 5, 400, 10
 DEFAULT_K_VALUES = (1, 3, 5, 10, 20, 100, 1000)
