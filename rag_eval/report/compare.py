@@ -1,7 +1,8 @@
 """Scores with uncertainty: a bootstrap CI per score, and paired tests between two runs.
 
 The statistics run over the per-item data beside each result file (``per_item/``, written by
-``rag_eval.stages.per_item``), recomputing the task's main score from its items:
+``rag_eval.stages.per_item``), recomputing the task's main score from its items; each task family
+(``per_item_stats`` in :mod:`rag_eval.task_types`) says how its items give the score:
 
 * Retrieval / Reranking: the mean over queries of the main metric's per-query values (any
   ``ndcg`` / ``map`` / ``recall`` / ``mrr`` ``_at_k``);
@@ -34,17 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from rag_eval import task_types
+
 N_RESAMPLES, SEED, ALPHA = 1000, 0, 0.05
-STS_COLUMNS = {"cosine": "cosine_scores", "manhattan": "manhattan_distances", "euclidean": "euclidean_distances"}
-PAIR_COLUMNS = {"similarity": "similarity_scores", "cosine": "cosine_scores", "manhattan": "manhattan_distances",
-                "euclidean": "euclidean_distances", "dot": "dot_scores"}
-DISTANCES = ("manhattan_distances", "euclidean_distances")  # lower = more similar (mteb flips them for AP)
-QUERY_FAMILIES = ("ndcg_at_", "map_at_", "recall_at_", "mrr_at_")
-NOT_DEFINED = {
-    "Classification": "not defined: mteb averages 10 classifiers trained on different few-shot samples; "
-                      "resampling test items alone would leave that variance out",
-    "Clustering": "not defined: v_measure belongs to the whole partition, not to items",
-}
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -138,64 +131,34 @@ class TaskItems:
 
 def task_items(payload: dict[str, Any] | None, task: str = "", task_type: str = "", metric: str = "") -> TaskItems:
     """A run's :class:`TaskItems` from its per-item file (None: the run kept no per-item data)."""
+    family = task_types.family(task_type)
     if payload is None:
-        why = NOT_DEFINED.get(task_type, "no per-item data beside the result (an older run, or a cached stage)")
+        why = family.not_defined or "no per-item data beside the result (an older run, or a cached stage)"
         return TaskItems(task, task_type, metric, reason=why)
     task, task_type = payload.get("task", task), payload.get("task_type", task_type)
+    family = task_types.family(task_type)
     metric = payload.get("main_metric") or metric
     items = TaskItems(task, task_type, metric)
-    builders = {"query": _query_group, "pair": _sts_group if task_type == "STS" else _pair_group}
-    build = builders.get(payload.get("unit"))
-    if build is None:
-        items.reason = NOT_DEFINED.get(task_type, f"not defined for {task_type}")
+    unit = payload.get("unit")
+    if unit is not None and family.unit != unit:  # items of a type the registry does not know: by their unit
+        family = task_types.family_of_unit(unit) or family
+    if unit is None or family.unit != unit:
+        items.reason = family.not_defined or f"not defined for {task_type}"
         return items
     for split, subsets in payload["splits"].items():
         for subset, data in subsets.items():
-            built = build(data, metric)
+            built = family.per_item_stats(data, metric)
             if isinstance(built, str):
                 items.reason = built
                 return items
-            scorer, group = built
-            items.scorer = scorer
+            kind, ids, values, gold = built
+            items.scorer = Scorer(kind)
+            group = Group(ids, values, gold)
             if group.ids:
                 items.groups[(split, subset)] = group
     if not items.groups:
         items.reason = "no items"
     return items
-
-
-def _query_group(data: dict[str, Any], metric: str) -> tuple[Scorer, Group] | str:
-    if not metric.startswith(QUERY_FAMILIES):
-        return f"not defined: {metric} has no per-query form"
-    queries = data.get("queries", {})
-    if queries and metric not in next(iter(queries.values())):
-        return f"not defined: {metric} is not kept per query"
-    ids = list(queries)
-    return Scorer("mean"), Group(ids, np.array([queries[q][metric] for q in ids], dtype=float))
-
-
-def _sts_group(data: dict[str, Any], metric: str) -> tuple[Scorer, Group] | str:
-    kind, _, method = metric.rpartition("_") if "_" in metric else ("", "", metric)
-    if method not in ("spearman", "pearson"):
-        return f"not defined: {metric} is not a correlation"
-    scores = data["scores"]
-    column = STS_COLUMNS.get(kind) or ("similarity_scores" if "similarity_scores" in scores else "cosine_scores")
-    if column not in scores:
-        return f"not defined: {column} not kept"
-    return Scorer(method), Group(list(data["ids"]), np.array(scores[column], dtype=float),
-                                 np.array(data["gold"], dtype=float))
-
-
-def _pair_group(data: dict[str, Any], metric: str) -> tuple[Scorer, Group] | str:
-    scores = data["scores"]
-    if metric == "max_ap":
-        columns = [c for c in PAIR_COLUMNS.values() if c in scores]
-    elif metric.endswith("_ap") and PAIR_COLUMNS.get(metric[:-3]) in scores:
-        columns = [PAIR_COLUMNS[metric[:-3]]]
-    else:
-        return f"not defined: {metric} (only average precision needs no threshold tuned on the same pairs)"
-    values = np.column_stack([np.array(scores[c], dtype=float) * (-1 if c in DISTANCES else 1) for c in columns])
-    return Scorer("ap"), Group(list(data["ids"]), values, np.array(data["gold"], dtype=int))
 
 
 # --------------------------------------------------------------------------- one score: its CI

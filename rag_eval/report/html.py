@@ -496,7 +496,7 @@ def _index_size(rows: list[ResultRow]) -> tuple[float | None, str]:
         dims, docs = s.get("embedding_dim"), s.get("corpus")
         dtype = s.get("output_dtype") or s.get("precision") or "fp32"
         per = DTYPE_BYTES.get(str(dtype).lower(), 4)
-        if r.task_type == "Retrieval" and r.stage != "stage2" and dims and docs:
+        if task_types.stage2_of(r.task_type) == "top_k" and r.stage != "stage2" and dims and docs:
             size = dims * per * docs
             if best[0] is None or size > best[0]:
                 best = (size, f"{dims} dims x {per:g} B ({dtype}) x {docs} docs")

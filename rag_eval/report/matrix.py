@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rag_eval import task_types
 from rag_eval.report.rows import ResultRow
 from rag_eval.results import Status
 
@@ -31,7 +32,8 @@ def _qps(row: ResultRow | None) -> float | None:
 
 def matrix_rows(rows: list[ResultRow]) -> list[dict[str, Any]]:
     """One NoReranker row per stage-1 model and Retrieval task, then one row per reranker and top_k."""
-    ok = [r for r in rows if r.status != Status.FAILED and r.score is not None and r.task_type == "Retrieval"]
+    ok = [r for r in rows if r.status != Status.FAILED and r.score is not None
+          and task_types.stage2_of(r.task_type) == "top_k"]  # a retriever over a corpus (Retrieval)
     first = {(r.task, r.model, r.revision, r.stack.get("variant", "")): r for r in ok if r.stage in ("", "stage1")}
     out: list[dict[str, Any]] = []
     for (task, model, _rev, variant), r in sorted(first.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][3])):

@@ -99,21 +99,7 @@ def texts_evaluated(task_type: str, sample: dict[str, Any], stage: str | None = 
     texts/s is not computed. texts/s = texts / mteb's ``evaluation_time``; with
     ``cache_embeddings`` a rerun that reads its embeddings from the cache looks faster.
     """
-    if not sample:
-        return None
-    if "queries" in sample:
-        queries, corpus = sample.get("queries"), sample.get("corpus")
-        if stage == "stage2":
-            if task_type == "Retrieval" and top_k and queries:
-                return int(queries) * int(top_k)
-            return int(corpus) if corpus else None
-        if queries is None or corpus is None:
-            return None
-        return int(queries) + int(corpus)
-    if "rows" in sample and sample["rows"] is not None:
-        spec = task_types.get(task_type)
-        return int(sample["rows"]) * (spec.texts_per_row if spec else 1)
-    return None
+    return task_types.texts(task_type, sample, stage, top_k)
 
 
 def sample_text(sample: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ A task entry in ``eval.tasks`` is one of
 * a built-in mteb task name (``T2Retrieval``, ``LCQMC``, ...);
 * ``{name: <built-in>, path: <folder>}`` - the built-in task, its data read from a local copy;
 * ``{name: <new name>, type: <TaskType>, path: <folder>}`` - a task declared from local data
-  (the layouts of ``local_data``), with optional ``split``, ``main_score``, ``lang``;
+  (the layouts of ``rag_eval.task_types``' families), with optional ``split``, ``main_score``, ``lang``;
 * EvalScope's ``Custom<Type>`` (e.g. ``CustomRetrieval``) with ``eval.dataset_path``.
 
 Local tasks are real mteb tasks (a ``TaskMetadata`` plus the abstract task of their type), so
@@ -23,7 +23,6 @@ from typing import Any
 from rag_eval import task_types
 from rag_eval.config import EvalConfig
 from rag_eval.errors import ConfigError, check_keys, did_you_mean, one_line
-from rag_eval.resolve import local_data
 from rag_eval.results import layout
 
 logger = logging.getLogger(__name__)
@@ -170,7 +169,7 @@ def folder_fingerprint(folder: Path) -> str:
 
 
 def _guess_lang(folder: Path) -> str:
-    text = "".join(local_data.sample_texts(folder))
+    text = "".join(task_types.sample_texts(folder))
     cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
     return "cmn-Hans" if text and cjk / len(text) > 0.05 else "eng-Latn"
 
@@ -185,7 +184,7 @@ def _local_task(name: str, task_type: str, folder: Path, entry: dict, where: str
         if not splits:
             raise ConfigError(f"{where}: {folder} holds no {task_type} split files: see the layouts in README")
         split = "test" if "test" in splits else splits[0]
-    elif split not in splits and not (spec.name == "Retrieval" and local_data.split_free(folder)):
+    elif split not in splits and not spec.family.serves_any_split(folder):
         raise ConfigError(f"{where}.split '{split}' is not in {folder} (found: {', '.join(splits) or 'none'})")
     main_score = entry.get("main_score") or spec.main_score
     try:
@@ -213,8 +212,7 @@ def _local_task(name: str, task_type: str, folder: Path, entry: dict, where: str
         # mteb names the predictions file from the raw name: a name such as ../../x would climb out
         "prediction_file_name": property(lambda self: layout.predictions_file_name(self.metadata.name)),
     }
-    if task_type == "Clustering":  # evaluate every text (mteb's default embeds 4 % of them)
-        attrs["max_fraction_of_documents_to_embed"] = None
+    attrs.update(spec.family.task_attrs)  # Clustering: evaluate every text (mteb's default embeds 4 % of them)
     cls = type(name.replace("-", "_"), (base,), attrs)
     return cls()
 
@@ -229,25 +227,8 @@ def _local_loader(folder: Path, task_type: str, own_score_range: bool = False):
     def load_data(self, num_proc=None, *, timer=None, **kwargs):
         if self.data_loaded:
             return
-        spec = task_types.TASK_TYPES[task_type]
-        splits = local_split_map(self, folder, task_type)
-        if task_type == "Classification":
-            (split, local_split), = splits.items()
-            data = spec.read(folder, local_split)
-            if local_split != split:
-                data[split] = data.pop(local_split)
-            self.dataset = {"default": data}
-        else:
-            self.dataset = {"default": {}}
-            for split, local_split in splits.items():
-                data = spec.read(folder, local_split)
-                if _is_legacy_clustering(self):  # one row holding every text and label
-                    data = type(data).from_dict({"sentences": [list(data["sentences"])],
-                                                 "labels": [list(data["labels"])]})
-                self.dataset["default"][split] = data
-        if task_type == "STS" and own_score_range:
-            scores = [s for d in self.dataset["default"].values() for s in d["score"]]
-            self.min_score, self.max_score = min(scores), max(scores)
+        family = task_types.TASK_TYPES[task_type].family
+        family.load(self, folder, local_split_map(self, folder, task_type), own_score_range)
         self.data_loaded = True
 
     return load_data
@@ -273,12 +254,6 @@ def local_split_map(task: Any, folder: Path, task_type: str) -> dict[str, str]:
     )
 
 
-def _is_legacy_clustering(task: Any) -> bool:
-    from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
-
-    return isinstance(task, AbsTaskClusteringLegacy)
-
-
 def _with_local_data(task: Any, folder: Path, where: str) -> Any:
     """The built-in task, its data read from ``folder`` in the layout of its type."""
     task_type = task.metadata.type
@@ -300,6 +275,7 @@ def _with_local_data(task: Any, folder: Path, where: str) -> Any:
     local_task = cls()
     # evaluate only the splits the folder holds (mteb's ATEC lists validation and test)
     local_task.filter_eval_splits(list(local_split_map(local_task, folder, task_type)))
-    if task_type == "Clustering" and hasattr(local_task, "max_fraction_of_documents_to_embed"):
-        local_task.max_fraction_of_documents_to_embed = None
+    for attr, value in task_types.TASK_TYPES[task_type].family.task_attrs.items():
+        if hasattr(local_task, attr):
+            setattr(local_task, attr, value)
     return local_task

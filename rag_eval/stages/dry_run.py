@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag_eval import task_types
 from rag_eval.config import RunConfig
 
 logger = logging.getLogger(__name__)
@@ -102,53 +103,25 @@ def _rows(sample: dict[str, Any]) -> dict[str, str]:
 # --------------------------------------------------------------------------- texts, as mteb builds them
 
 
-def _column(data: Any, name: str) -> list[Any]:
-    values = data[name]
-    values = values if isinstance(values, list) else values[:]
-    return values[0] if len(values) == 1 and isinstance(values[0], list) else values  # one row of lists (v1)
-
-
 def task_texts(task: Any) -> dict[Any, list[str]]:
-    """``{prompt_type: texts}`` the stage-1 model would encode for the task's evaluated splits."""
-    from mteb.types import PromptType
-
+    """``{prompt_type: texts}`` the stage-1 model would encode for the task's evaluated splits (each
+    split's texts as its task family lists them)."""
     texts: dict[Any, list[str]] = {}
 
     def add(kind: Any, values: list[Any]) -> None:
         texts.setdefault(kind, []).extend(str(v) for v in values if v is not None)
 
-    kind_type = task.metadata.type
     for _subset, splits in task.dataset.items():
         for split in task.eval_splits:
             data = splits.get(split) if hasattr(splits, "get") else None
             if data is None:
                 continue
-            if isinstance(data, dict) and "corpus" in data:
-                queries = data["queries"]
-                add(PromptType.query, [t if isinstance(t, str) else " ".join(map(str, t))
-                                       for t in _column(queries, "text")])
-                corpus = data["corpus"]
-                titles = _column(corpus, "title") if "title" in corpus.column_names else None
-                bodies = _column(corpus, "text")
-                add(PromptType.document, [(f"{t} {b}".strip() if t else str(b).strip())
-                                          for t, b in zip(titles or [None] * len(bodies), bodies, strict=True)])
-            elif kind_type == "STS":
-                first, second = task.column_names
-                add(task.input1_prompt_type, _column(data, first))
-                add(task.input2_prompt_type, _column(data, second))
-            elif kind_type == "PairClassification":
-                add(task.input1_prompt_type, _column(data, task.input1_column_name))
-                add(task.input2_prompt_type, _column(data, task.input2_column_name))
-            else:  # Classification, Clustering and other row tasks: one text a row
-                column = task.input_column_name if isinstance(getattr(task, "input_column_name", None), str) \
-                    else "text"
-                values = _column(data, column) if column in data.column_names else []
-                add(None, [v for row in values for v in (row if isinstance(row, list) else [row])])
+            task_types.family(task.metadata.type, data).dry_run_texts(task, data, add)
     return texts
 
 
 def _train_pool(task: Any) -> int:
-    if task.metadata.type != "Classification":
+    if not task_types.family(task.metadata.type).trains:
         return 0
     split = getattr(task, "train_split", "train")
     total = 0

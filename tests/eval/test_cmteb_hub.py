@@ -160,7 +160,7 @@ def test_sts_task_from_the_hub_equals_mteb_evaluate(cmteb_runs, hub_replica, min
     from datasets import Dataset
     from mteb.models import SentenceTransformerEncoderWrapper
 
-    from rag_eval.stages.per_item import pair_ids
+    from rag_eval.task_types.pairs import pair_ids
 
     _, results = cmteb_runs["huggingface"]
     result = results["LCQMC"]
