@@ -315,7 +315,7 @@ def plan(run: RunConfig, tasks: list[Any], alone: bool, bi: Any = None, ce: Any 
     revisions (and stage 2's experiments, which name the stage-1 revision) are left blank.
     """
     from rag_eval import task_types
-    from rag_eval.resolve.loaded import retrieval_variant
+    from rag_eval.resolve.fingerprint import experiment_name
     from rag_eval.resolve.models import expected_name
     from rag_eval.stages.task_steps import unscorable
     from rag_eval.stages.two_stage import result_places
@@ -326,12 +326,12 @@ def plan(run: RunConfig, tasks: list[Any], alone: bool, bi: Any = None, ce: Any 
     if alone or run.cross_encoder is None:
         cfg, model = (run.cross_encoder, ce) if alone else (run.bi_encoder, bi)
         name, revision = name_rev(model, cfg)
-        places = [(ResultPlace(name, revision, experiment=retrieval_variant(cfg)), None)]
+        places = [(ResultPlace(name, revision, experiment=experiment_name(cfg)), None)]
         stage1_cfg = None if alone else cfg
     else:
         (bi_name, bi_rev), (ce_name, ce_rev) = name_rev(bi, run.bi_encoder), name_rev(ce, run.cross_encoder)
-        first, seconds = result_places(bi_name, bi_rev, retrieval_variant(run.bi_encoder), ce_name, ce_rev,
-                                       retrieval_variant(run.cross_encoder), run.eval.top_ks)
+        first, seconds = result_places(bi_name, bi_rev, experiment_name(run.bi_encoder), ce_name, ce_rev,
+                                       experiment_name(run.cross_encoder), run.eval.top_ks)
         if not bi_rev:  # the experiments are not known yet (a blank one matches any)
             seconds = {k: ResultPlace(ce_name, ce_rev, p.stage) for k, p in seconds.items()}
         places = [(first, None), *((p, "stage2") for p in seconds.values())]

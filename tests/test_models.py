@@ -171,9 +171,7 @@ def _fingerprint_values() -> dict[str, dict]:
 
     import mteb
 
-    from rag_eval.resolve.loaded import retrieval_variant
-    from rag_eval.stages.embedding_cache import embedding_cache_dir, embedding_cache_folder
-    from rag_eval.stages.reranking import score_cache_dir
+    from rag_eval.resolve.fingerprint import Fingerprint, experiment_name
     from rag_eval.stages.task_steps import result_extra
 
     out = {}
@@ -182,14 +180,15 @@ def _fingerprint_values() -> dict[str, dict]:
         task = mteb.get_task("T2Reranking" if cfg.is_cross_encoder else "T2Retrieval")
         extra = result_extra(model, task, "stage2" if cfg.is_cross_encoder else None, top_k=10)
         extra.pop("versions")
-        values = {"name": model.name, "experiment": retrieval_variant(cfg), "variant": model.variant,
+        values = {"name": model.name, "experiment": experiment_name(cfg), "variant": model.variant,
                   "record": hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode()).hexdigest()[:16]}
         if cfg.is_cross_encoder:
-            values["score_cache"] = score_cache_dir(Path("out"), model).as_posix()
+            values["score_cache"] = model.fingerprint.score_cache_dir(Path("out")).as_posix()
         elif not cfg.is_search:
-            values["embedding_cache"] = embedding_cache_dir(Path("out"), model).as_posix()
+            values["embedding_cache"] = model.fingerprint.embedding_cache_dir(Path("out")).as_posix()
             # the dry run's look-up, before the model loads, finds the same folder
-            before = embedding_cache_folder(Path("out"), model.name, model.revision, cfg, model.encoder.model_prompts)
+            before = Fingerprint(cfg, model.name, model.revision, prompts=model.encoder.model_prompts
+                                 ).embedding_cache_dir(Path("out"))
             assert before.as_posix() == values["embedding_cache"], key
         out[key] = values
     return out

@@ -4,7 +4,7 @@ mteb's ``CachedEmbeddingWrapper`` rebuilds its dataloader from rows that mteb ha
 formatted, so a corpus document's title is prepended a second time and the scores change. This
 cache works on the texts exactly as the model receives them instead, and keys each vector by
 (prompt type, resolved prompt, text); the folder it lives in is keyed by the model and every
-setting that changes a vector (see :func:`embedding_cache_dir`).
+setting that changes a vector (``Fingerprint.embedding_cache_dir``, resolve/fingerprint.py).
 
 Storage: ``chunk-<pid>-<random>-NNNNN.npy`` (float32, ``allow_pickle=False``) + ``.json`` (keys),
 each written to a temp file and renamed (the vectors first, the keys last, and a chunk is read
@@ -31,7 +31,6 @@ import numpy as np
 from rag_eval import _compat
 from rag_eval.errors import one_line
 from rag_eval.results import atomic_write, atomic_write_text
-from rag_eval.results.layout import cache_folder
 from rag_eval.stages.batching import batches
 from rag_eval.stages.progress import progress, prompt_step
 
@@ -439,43 +438,9 @@ def text_key(prompt_type: Any, prompt: str, text: str) -> str:
     return hashlib.sha256((head + text).encode("utf-8")).hexdigest()
 
 
-def embedding_cache_dir(output_folder: Path, model: Any) -> Path:
-    """Where a bi-encoder's embeddings are cached: one folder per model and encoding settings.
-
-    Everything that changes a vector is in the key: model, revision, pooling, prompts,
-    max_seq_length, dtype and model type; each vector's own key holds its prompt and text.
-    """
-    return embedding_cache_folder(output_folder, model.name, model.revision, model.config,
-                                  getattr(model.encoder, "model_prompts", None))
-
-
-def embedding_cache_folder(output_folder: Path, name: str, revision: str, cfg: Any,
-                           prompts: dict[str, str] | None) -> Path:
-    """:func:`embedding_cache_dir` from the model's identity, before it loads (the dry run's look-up)."""
-    settings = {
-        "model": name,
-        "revision": revision,
-        "model_type": cfg.model_type,
-        "pooling_mode": cfg.pooling_mode,
-        "prompt": cfg.prompt,
-        "prompts": prompts,
-        "max_seq_length": cfg.max_seq_length,
-        "embed_dim": cfg.embed_dim,
-        "precision": cfg.precision,  # truncation changes the vectors; output_dtype is applied after the cache
-        "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
-        "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
-        **({"backend": cfg.backend} if cfg.backend != "torch" else {}),  # absent for torch: older keys stay valid
-    }
-    if cfg.is_api:  # a served model: the server and the request settings (never the key)
-        settings.update(api_base=cfg.api_base, model_name=cfg.model_name, dimensions=cfg.dimensions,
-                        extra_body=cfg.extra_body)
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return cache_folder(output_folder, "embeddings", name, revision, digest)
-
-
 def cached_encoder(model: Any, output_folder: Path | None, stage: str | None = None) -> CachingEncoder:
     """The run's bi-encoder: on-disk cache under ``output_folder`` (None: in memory only)."""
-    folder = embedding_cache_dir(output_folder, model) if output_folder is not None else None
+    folder = model.fingerprint.embedding_cache_dir(output_folder) if output_folder is not None else None
     device = model.config.device
     return CachingEncoder(model.encoder, folder, stage=stage, devices=device if isinstance(device, list) else None,
                           region=model.region)
