@@ -164,11 +164,11 @@ class _CacheKeys:
     """The keys an embedding cache folder holds, and the key of a text as ``CachingEncoder`` makes it."""
 
     def __init__(self, folder: Path, prompts: dict[str, str]):
-        from rag_eval.stages.embedding_cache import EmbeddingCache
+        from rag_eval.stages.vector_store import VectorStore
 
         self.folder = folder
         self.prompts = prompts
-        self.keys = set(EmbeddingCache(folder)) if folder.is_dir() else set()
+        self.keys = set(VectorStore(folder)) if folder.is_dir() else set()
         self.metadata: Any = None
 
     def count(self, texts: dict[Any, list[str]], task: Any = None) -> int:
