@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag_eval.config import ModelConfig
+from rag_eval.resolve.fingerprint import Fingerprint, experiment_name
 from rag_eval.resolve.hub import ResolvedModel
 
 
@@ -32,22 +33,9 @@ class LoadedModel:
     @property
     def variant(self) -> str:
         """The retrieval options that change its results, as a folder name part ("" for the defaults)."""
-        return retrieval_variant(self.config)
+        return experiment_name(self.config)
 
-
-def retrieval_variant(cfg: ModelConfig) -> str:
-    """:attr:`LoadedModel.variant` from the config alone (a job's plan is made before the models load)."""
-    parts = []
-    if cfg.embed_dim:
-        parts.append(f"dim{cfg.embed_dim}")
-    if cfg.output_dtype:
-        parts.append(cfg.output_dtype)
-    if cfg.search_backend != "exact":
-        parts.append(cfg.search_backend)
-    if cfg.backend != "torch":
-        parts.append(cfg.backend)
-    if cfg.precision in ("fp16", "bf16"):
-        parts.append(cfg.precision)
-    elif cfg.precision == "int8":  # "qint8" (torch's name): "int8" already names output_dtype int8
-        parts.append("qint8")
-    return "_".join(parts)
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """What names its outputs: experiment name, cache folders, its part of a result record."""
+        return Fingerprint.of(self)

@@ -43,12 +43,12 @@ def expected_name(cfg: ModelConfig) -> str:
     if cfg.is_api:
         return cfg.model_name or ""
     if cfg.is_search:
-        from rag_eval.resolve.loaded import retrieval_variant
+        from rag_eval.resolve.fingerprint import experiment_name
         from rag_eval.resolve.search_models import bm25_name, hybrid_name
 
         if cfg.model_type == "bm25":
             return bm25_name(cfg)
-        return hybrid_name(cfg, [(expected_name(p), retrieval_variant(p)) for p in cfg.hybrid["models"]])
+        return hybrid_name(cfg, [(expected_name(p), experiment_name(p)) for p in cfg.hybrid["models"]])
     path = Path(cfg.model_name_or_path).expanduser()
     return path.name if path.is_dir() else cfg.model_name_or_path
 

@@ -138,11 +138,11 @@ class _CacheKeys:
     """The keys an embedding cache folder holds, and the key of a text as ``CachingEncoder`` makes it."""
 
     def __init__(self, folder: Path, prompts: dict[str, str]):
-        from rag_eval.stages.embedding_cache import EmbeddingCache
+        from rag_eval.stages.vector_store import VectorStore
 
         self.folder = folder
         self.prompts = prompts
-        self.keys = set(EmbeddingCache(folder)) if folder.is_dir() else set()
+        self.keys = set(VectorStore(folder)) if folder.is_dir() else set()
         self.metadata: Any = None
 
     def count(self, texts: dict[Any, list[str]], task: Any = None) -> int:
@@ -169,8 +169,8 @@ def _cache_lookup(cfg: Any, tasks: list[Any], output_folder: Path) -> tuple[str,
 
     if cfg.is_cross_encoder or cfg.is_search or cfg.is_api:
         return expected_name(cfg), None
+    from rag_eval.resolve.fingerprint import Fingerprint
     from rag_eval.resolve.hub import resolve_model
-    from rag_eval.stages.embedding_cache import embedding_cache_folder
 
     try:
         resolved = resolve_model(cfg.model_name_or_path, cfg.hub, cfg.revision)
@@ -181,7 +181,7 @@ def _cache_lookup(cfg: Any, tasks: list[Any], output_folder: Path) -> tuple[str,
     prompts = model_prompts(cfg) or _declared_prompts(resolved.path)
     if any("-" in k or k not in ("query", "document") for k in prompts or {}):
         return name, None  # per-task prompts: their keys follow mteb's validation, not counted here
-    folder = embedding_cache_folder(output_folder, name, resolved.revision, cfg, prompts or None)
+    folder = Fingerprint(cfg, name, resolved.revision, prompts=prompts or None).embedding_cache_dir(output_folder)
     return name, _CacheKeys(folder, prompts or {})
 
 

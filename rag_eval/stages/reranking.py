@@ -3,16 +3,15 @@ each (query, document) pair once, through an on-disk score cache.
 
 The score cache keys a score by the pair's texts as the model receives them (prefixes included);
 its folder is keyed by the reranker and every setting that changes a score (see
-:func:`score_cache_dir`). It is the embedding cache's storage (atomic ``chunk-*.npy`` +
-``chunk-*.json``, no pickle) holding one float per key. So a rerun, a second stage-1 model over the
-same corpus, or a larger ``top_k`` only scores the pairs not seen before.
+``Fingerprint.score_cache_dir``, resolve/fingerprint.py). It is a ``VectorStore`` (stages/vector_store.py:
+atomic ``chunk-*.npy`` + ``chunk-*.json``, no pickle) holding one float per key. So a rerun, a second
+stage-1 model over the same corpus, or a larger ``top_k`` only scores the pairs not seen before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from rag_eval import _compat
-from rag_eval.results.layout import cache_folder
 from rag_eval.stages.batching import batches
-from rag_eval.stages.embedding_cache import PROBE_CHARS_PER_TOKEN, EmbeddingCache
+from rag_eval.stages.probes import PROBE_CHARS_PER_TOKEN
 from rag_eval.stages.progress import progress
+from rag_eval.stages.vector_store import VectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +41,11 @@ class LengthSortedCrossEncoder:
     it is, its bar moving once, uncached.
     """
 
-    def __init__(self, wrapper: Any, stage: str | None = None, cache: EmbeddingCache | None = None,
+    def __init__(self, wrapper: Any, stage: str | None = None, cache: VectorStore | None = None,
                  region: Any = None):
         self.wrapper, self.stage = wrapper, stage
         self.region = region or contextlib.nullcontext  # model.precision's autocast region
-        self.cache = cache if cache is not None else EmbeddingCache(None)
+        self.cache = cache if cache is not None else VectorStore(None)
         self.pairs_scored = 0  # pairs sent to the model (the rest came from the cache)
         self.instructions: dict[str, str | None] = {}  # task -> the instruction an LLM format applied
         self.ties: dict[str, dict[str, Any]] = {}  # task -> tie_stats of its last predict call
@@ -156,23 +155,6 @@ def _warn_truncation(model: Any, pairs: list[tuple[Any, Any]]) -> None:
                        "truncated", cut, len(pairs), limit)
 
 
-def score_cache_dir(output_folder: Path, model: Any) -> Path:
-    """Where a cross-encoder's pair scores are cached: one folder per reranker and scoring settings."""
-    cfg = model.config
-    settings = {
-        "model": model.name, "revision": model.revision, "max_seq_length": cfg.max_seq_length,
-        "prompt": cfg.prompt, "precision": cfg.precision,
-        **({"format": model.reranker_format, "instruction": cfg.instruction, "prompts": cfg.prompts}
-           if model.reranker_format not in (None, "cross_encoder") else {}),
-        "model_kwargs": {k: str(v) for k, v in sorted(cfg.model_kwargs.items())},
-        "config_kwargs": {k: str(v) for k, v in sorted(cfg.config_kwargs.items())},
-        "api": [cfg.api_base, cfg.model_name, cfg.rerank_schema, cfg.extra_body] if cfg.is_api else None,
-        **({"backend": cfg.backend} if cfg.backend != "torch" else {}),  # absent for torch: older keys stay valid
-    }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return cache_folder(output_folder, "rerank_scores", model.name, model.revision, digest)
-
-
 def note_scoring(extra: dict[str, Any], reranker: LengthSortedCrossEncoder, model: Any, task: Any) -> None:
     """Put the reranker's format, the instruction as applied and its scores' ties into ``extra``."""
     name = task.metadata.name
@@ -191,5 +173,5 @@ def note_scoring(extra: dict[str, Any], reranker: LengthSortedCrossEncoder, mode
 
 def cached_cross_encoder(model: Any, output_folder: Path | None, stage: str | None) -> LengthSortedCrossEncoder:
     """The run's cross-encoder: pair scores cached under ``output_folder`` (None: in memory only)."""
-    folder = score_cache_dir(output_folder, model) if output_folder is not None else None
-    return LengthSortedCrossEncoder(model.encoder, stage, EmbeddingCache(folder), region=model.region)
+    folder = model.fingerprint.score_cache_dir(output_folder) if output_folder is not None else None
+    return LengthSortedCrossEncoder(model.encoder, stage, VectorStore(folder), region=model.region)

@@ -46,32 +46,32 @@ def _name_rev(model: Any, cfg: Any) -> tuple[str, str]:
 
 def one_stage(cfg: Any, model: Any = None) -> list[Stage]:
     """The stage-1 model alone (one-stage)."""
-    from rag_eval.resolve.loaded import retrieval_variant
+    from rag_eval.resolve.fingerprint import experiment_name
 
     name, revision = _name_rev(model, cfg)
-    return [EncoderStage(cfg, model, ResultPlace(name, revision, experiment=retrieval_variant(cfg)), "one-stage")]
+    return [EncoderStage(cfg, model, ResultPlace(name, revision, experiment=experiment_name(cfg)), "one-stage")]
 
 
 def cross_encoder_alone(cfg: Any, model: Any = None) -> list[Stage]:
     """The cross-encoder alone (no Retrieval task: EvalScope's rule)."""
-    from rag_eval.resolve.loaded import retrieval_variant
+    from rag_eval.resolve.fingerprint import experiment_name
 
     name, revision = _name_rev(model, cfg)
-    return [CrossEncoderStage(cfg, model, ResultPlace(name, revision, experiment=retrieval_variant(cfg)))]
+    return [CrossEncoderStage(cfg, model, ResultPlace(name, revision, experiment=experiment_name(cfg)))]
 
 
 def two_stages(bi_cfg: Any, ce_cfg: Any, top_ks: list[int], bi: Any = None, ce: Any = None,
                planning: bool = False) -> list[Stage]:
     """The encoder stage, then the rerank stage over its top_k (one experiment per top_k). ``planning``:
     a job's plan, where stage 2's experiments stay blank until stage 1's revision is known."""
-    from rag_eval.resolve.loaded import retrieval_variant
+    from rag_eval.resolve.fingerprint import experiment_name
 
     (bi_name, bi_rev), (ce_name, ce_rev) = _name_rev(bi, bi_cfg), _name_rev(ce, ce_cfg)
-    first, seconds = result_places(bi_name, bi_rev, retrieval_variant(bi_cfg), ce_name, ce_rev,
-                                   retrieval_variant(ce_cfg), top_ks)
+    first, seconds = result_places(bi_name, bi_rev, experiment_name(bi_cfg), ce_name, ce_rev,
+                                   experiment_name(ce_cfg), top_ks)
     if planning and not bi_rev:  # the experiments are not known yet (a blank one matches any)
         seconds = {k: ResultPlace(ce_name, ce_rev, p.stage) for k, p in seconds.items()}
-    stage1_of = {"stage1_model": bi_name, "stage1_revision": bi_rev, "stage1_variant": retrieval_variant(bi_cfg)}
+    stage1_of = {"stage1_model": bi_name, "stage1_revision": bi_rev, "stage1_variant": experiment_name(bi_cfg)}
     return [EncoderStage(bi_cfg, bi, first, STAGE1, keep_predictions=True),
             RerankStage(ce_cfg, ce, seconds, first, stage1_of)]
 

@@ -140,61 +140,19 @@ def private_predictions(folder: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _hybrid_record(model: LoadedModel) -> dict[str, Any]:
-    opts = model.config.hybrid
-    return {**{k: opts[k] for k in ("fusion", "weights", "rrf_k", "sub_model_top_k")},
-            "models": [{"model": p.name, "revision": p.revision, "variant": p.variant} for p in model.parts]}
-
-
-def embedding_dim(model: LoadedModel) -> int | None:
-    """The dimensions of the model's embeddings (``embed_dim`` when truncated; else sentence-transformers'
-    own), for the report's index size; None when the encoder does not say (an API, BM25, a hybrid)."""
-    if model.config.embed_dim:
-        return model.config.embed_dim
-    st = getattr(model.encoder, "model", None)
-    for name in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
-        try:
-            dim = getattr(st, name)()
-        except Exception:  # noqa: BLE001 - not a sentence-transformers model: unknown
-            continue
-        if isinstance(dim, int):
-            return dim
-    return None
-
-
 def result_extra(model: LoadedModel, task: Any, stage: str | None, **more: Any) -> dict[str, Any]:
-    """The ``rag_eval`` block of a result file (the sample is added when it is known)."""
-    cfg = model.config
+    """The ``rag_eval`` block of a result file (the sample is added when it is known): the model's part from its
+    fingerprint (resolve/fingerprint.py), then the task's and what the model applied to it."""
+    fp = model.fingerprint
+    retrieves = not model.config.is_cross_encoder
     return {
-        "model": model.name,
-        "model_name_or_path": cfg.model_name_or_path,
-        "model_source": model.resolved.source,
-        "revision": model.revision,
-        "variant": model.variant,  # the options in its folder name (embed_dim, dtype, backend, precision)
+        **fp.identity_record(),
         "stage": stage,
         "task_type": task.metadata.type,
         "dataset_path": task.metadata.dataset.get("path"),
-        "model_config": {
-            "pooling_mode": cfg.pooling_mode,
-            "max_seq_length": cfg.max_seq_length,
-            "precision": cfg.precision or str(cfg.model_kwargs.get("torch_dtype", cfg.model_kwargs.get("dtype"))
-                                              or "fp32"),
-            "backend": cfg.backend,
-            "prompt": cfg.prompt,
-            "prompts": cfg.prompts,
-            "model_kwargs": {k: str(v) for k, v in cfg.model_kwargs.items()},
-            "encode_kwargs": cfg.encode_kwargs,
-        },
-        **({"retrieval": {"variant": model.variant, "embed_dim": cfg.embed_dim, "output_dtype": cfg.output_dtype,
-                          "embedding_dim": embedding_dim(model),
-                          "search_backend": cfg.search_backend, "model_type": cfg.model_type,
-                          **({"hybrid": _hybrid_record(model)} if model.parts else {}),
-                          **({"bm25": cfg.model_kwargs} if cfg.model_type == "bm25" else {})}}
-           if not cfg.is_cross_encoder else {}),
-        **({"prompts_applied": applied_prompts(model, task)} if not cfg.is_cross_encoder else {}),
-        **({"api": {"api_base": cfg.api_base, "model_name": cfg.model_name, "dimensions": cfg.dimensions,
-                    "rerank_schema": cfg.rerank_schema if cfg.is_cross_encoder else None}}
-           if cfg.is_api else {}),  # never the key
+        **fp.settings_record(),
+        **({"prompts_applied": applied_prompts(model, task)} if retrieves else {}),
+        **fp.api_record(),
         "applied": applied_settings(model, task),
         "versions": library_versions(),
         **more,

@@ -460,17 +460,17 @@ def test_corrupt_score_cache_chunk_is_dropped_and_logged_once(tmp_path, caplog, 
     chunk is logged once and removed, the good one is kept, and the next run does not log it again."""
     import numpy as np
 
-    from rag_eval.stages.embedding_cache import EmbeddingCache
+    from rag_eval.stages.vector_store import VectorStore
 
     folder = tmp_path / "rerank_scores"
-    cache = EmbeddingCache(folder)
+    cache = VectorStore(folder)
     cache.add(["a", "b"], np.array([[0.5], [0.25]]))
     cache.add(["c"], np.array([[0.125]]))
     bad, good = sorted(folder.glob("chunk-*.json"))
     _corrupt(bad, how)
     with caplog.at_level(logging.WARNING, logger="rag_eval"):
-        again = EmbeddingCache(folder)
-        third = EmbeddingCache(folder)
+        again = VectorStore(folder)
+        third = VectorStore(folder)
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and warnings[0].startswith(f"ignoring corrupt embedding chunk {bad} ("), warnings
     assert set(again) == set(third) == {"c"} and float(again["c"][0]) == 0.125

@@ -229,7 +229,7 @@ def test_concurrent_jobs_on_one_model_and_folder(tmp_path, one_label_classificat
     rerun from the caches computes nothing new and scores the same."""
     from rag_eval import run_task
     from rag_eval.results import read_failures
-    from rag_eval.stages.embedding_cache import EmbeddingCache
+    from rag_eval.stages.vector_store import VectorStore
 
     conf, out = tmp_path / "conf", tmp_path / "out"
     broken = {n: local_task(n, "Classification", one_label_classification) for n in ("BrokenA", "BrokenB")}
@@ -259,7 +259,7 @@ def test_concurrent_jobs_on_one_model_and_folder(tmp_path, one_label_classificat
         stems = {p.name.rsplit("-", 1)[0] for p in chunks}
         # embeddings: both jobs encode new texts; scores: both normally do (one may find the other's first)
         assert len(stems) == 2 if kind == "embeddings" else len(stems) in (1, 2), (kind, stems)
-        assert len(EmbeddingCache(folder)) == len({k for chunk_keys in keys for k in chunk_keys})
+        assert len(VectorStore(folder)) == len({k for chunk_keys in keys for k in chunk_keys})
 
     # one summary with both jobs' tasks and stages; failures.json kept both failures
     rows = {(r["task"], r["stage"], r["status"]) for r in _csv(out / "summary.csv")}
@@ -292,8 +292,8 @@ def test_score_cache_writers_with_one_pid_keep_their_scores(tmp_path):
     with one pid on two nodes) each keep their pairs' scores; a third reader scores nothing again."""
     from types import SimpleNamespace
 
-    from rag_eval.stages.embedding_cache import EmbeddingCache
     from rag_eval.stages.reranking import LengthSortedCrossEncoder
+    from rag_eval.stages.vector_store import VectorStore
 
     class Served:  # a served reranker's surface: it scores pairs itself, and counts them
         mteb_model_meta = None
@@ -310,11 +310,11 @@ def test_score_cache_writers_with_one_pid_keep_their_scores(tmp_path):
                                task_metadata=SimpleNamespace(name="T"), hf_split="test", hf_subset="default",
                                show_progress_bar=False).tolist()
 
-    first, second = (LengthSortedCrossEncoder(Served(), "stage2", EmbeddingCache(tmp_path)) for _ in range(2))
+    first, second = (LengthSortedCrossEncoder(Served(), "stage2", VectorStore(tmp_path)) for _ in range(2))
     predict(first, [("a", "bb"), ("ccc", "d")])
     predict(second, [("ccc", "d"), ("e", "ffff")])  # opened before first wrote: scores its pair again
     assert len(list(tmp_path.glob("chunk-*.npy"))) == 2
-    reader = LengthSortedCrossEncoder(Served(), "stage2", EmbeddingCache(tmp_path))
+    reader = LengthSortedCrossEncoder(Served(), "stage2", VectorStore(tmp_path))
     assert predict(reader, [("a", "bb"), ("ccc", "d"), ("e", "ffff")]) == [21.0, 13.0, 41.0]
     assert reader.wrapper.scored == [] and reader.pairs_scored == 0
 
@@ -449,12 +449,12 @@ def test_plan_of_a_top_k_sweep_a_search_model_and_retrieval_options():
 def test_embedding_cache_writers_with_one_pid_keep_their_chunks(tmp_path):
     """Two writers with the same pid (jobs on two nodes of a shared file system, a reused Ray worker)
     each keep their own chunk files: a later reader gets every vector, paired with its own key."""
-    from rag_eval.stages.embedding_cache import EmbeddingCache
+    from rag_eval.stages.vector_store import VectorStore
 
-    first, second = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path)  # both opened an empty folder
+    first, second = VectorStore(tmp_path), VectorStore(tmp_path)  # both opened an empty folder
     first.add(["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]]))
     second.add(["c"], np.array([[0.5, 0.5]]))
-    reader = EmbeddingCache(tmp_path)
+    reader = VectorStore(tmp_path)
     assert sorted(reader) == ["a", "b", "c"]
     assert reader["b"].tolist() == [0.0, 1.0] and reader["c"].tolist() == [0.5, 0.5]
     assert len(list(tmp_path.glob("chunk-*.npy"))) == 2
