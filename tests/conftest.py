@@ -300,8 +300,16 @@ def run_main(*args: str, module: str = "rag_eval", cwd: Path = ROOT, env: dict[s
     return subprocess.CompletedProcess([sys.executable, "-m", module, *args], code, stdout, stderr)
 
 
+def _sigint_as_a_shell_leaves_it() -> None:
+    # pytest may run with SIGINT ignored (started by nohup or as a background job of a script), and an
+    # ignored signal stays ignored in a child: Python then installs no KeyboardInterrupt handler. A user's
+    # shell starts the CLI with SIGINT at its default, so the tests do too.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(args: list[str], cwd: Path = ROOT, **kw) -> subprocess.Popen:
-    """``python -m rag_eval <args>`` started in the background, output piped."""
+    """``python -m rag_eval <args>`` started in the background, output piped, SIGINT at its default."""
+    kw.setdefault("preexec_fn", _sigint_as_a_shell_leaves_it)
     return subprocess.Popen([sys.executable, "-m", "rag_eval", *args], cwd=cwd, env=cli_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
