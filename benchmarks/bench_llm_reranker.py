@@ -74,9 +74,9 @@ def main() -> None:
 
     from mteb.models.model_implementations.qwen3_reranker import Qwen3RerankerWrapper
 
-    from rag_eval.stages.rerankers import FORMATS
-    from rag_eval.stages.rerankers.model import LlmReranker
-    from rag_eval.stages.rerankers.qwen3 import CARD_INSTRUCTION
+    from rag_eval.resolve.rerankers import FORMATS
+    from rag_eval.resolve.rerankers.model import LlmReranker
+    from rag_eval.resolve.rerankers.qwen3 import CARD_INSTRUCTION
 
     data = Path(args.data)
     pairs = _pairs(data, args.queries, args.top_k)

@@ -110,6 +110,9 @@ def run_task(cfg: Any, *, base_dir: str | Path | None = None, job: JobInfo | Non
     ``KeyboardInterrupt``) once the finished tasks are recorded; its line names them.
     """
     run: RunConfig = load_config(cfg)
+    from rag_eval.resolve.backends import check_machine
+
+    check_machine(run.models)  # what this machine cannot run (bf16 on a CPU without it), as bad input
     output_folder = check_writable(run.eval.output_folder)  # one line now, not after the first task
     _setup_logging(run.eval.verbosity, multirun=bool(job and job.multirun))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

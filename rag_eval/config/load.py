@@ -9,6 +9,7 @@ one :class:`ConfigError` line that names the key and the fix.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from typing import Any
@@ -18,6 +19,7 @@ from rag_eval.config.schema import (
     BACKENDS,
     BM25_OPTIONS,
     BM25_TOKENIZERS,
+    EXPORTED_BACKENDS,
     FUSIONS,
     HUBS,
     LIMITS_MODES,
@@ -25,8 +27,12 @@ from rag_eval.config.schema import (
     OUTPUT_DTYPES,
     POOLING_MODES,
     PRECISIONS,
+    REFUSED_FORMATS,
+    RERANK_SCHEMAS,
     SEARCH_BACKENDS,
+    SUPPORTED_FORMATS,
     ModelConfig,
+    RerankerFormat,
     RunConfig,
 )
 from rag_eval.errors import ConfigError, check_keys
@@ -68,8 +74,6 @@ _LOCAL_ONLY = (("pooling_mode", None), ("model_type", "sentence_transformer"), (
 
 def _check_api(m: ModelConfig, where: str) -> None:
     """An API model (model_name / api_base filled in by normalise.fill_model_defaults): its server settings."""
-    from rag_eval.resolve.api_models import RERANK_SCHEMAS
-
     if not str(m.api_base).startswith(("http://", "https://")):
         raise ConfigError(f"{where}.api_base is {m.api_base!r}: use an http(s) URL such as http://127.0.0.1:7997/v1")
     if m.rerank_schema not in RERANK_SCHEMAS:
@@ -207,14 +211,12 @@ def _check_encode_kwargs(m: ModelConfig, where: str) -> None:
 
 
 def _check_reranker_format(m: ModelConfig, where: str) -> None:
-    from rag_eval.stages.rerankers import REFUSED, SUPPORTED, RerankerFormat
-
     names = [f.value for f in RerankerFormat]
     if m.reranker_format not in names:
         raise ConfigError(f"{where}.reranker_format is {m.reranker_format!r}: use one of {', '.join(names)}")
-    if m.reranker_format in REFUSED:  # before any download
-        raise ConfigError(f"{where}.reranker_format {m.reranker_format}: {REFUSED[m.reranker_format]}; supported: "
-                          f"auto, {SUPPORTED}")
+    if m.reranker_format in REFUSED_FORMATS:  # before any download
+        raise ConfigError(f"{where}.reranker_format {m.reranker_format}: {REFUSED_FORMATS[m.reranker_format]}; "
+                          f"supported: auto, {SUPPORTED_FORMATS}")
     if m.reranker_format != "auto" and not m.is_cross_encoder:
         raise ConfigError(f"{where}.reranker_format is {m.reranker_format}: it applies to a reranker "
                           "(is_cross_encoder: true) only; leave it auto")
@@ -282,9 +284,21 @@ def _check_backend(m: ModelConfig, where: str) -> None:
     if isinstance(m.device, list) or any(d is not None and not str(d).startswith("cpu") for d in devices):
         raise ConfigError(f"{where}.backend is {m.backend} (one CPU process), but {where}.device is {m.device!r}:"
                           " use device=cpu, or backend=torch on CUDA")
-    from rag_eval.resolve.backends import EXPORTED
+    check_exported_backend(m, where)
 
-    EXPORTED[m.backend].check(m, where)
+
+def check_exported_backend(m: ModelConfig, where: str) -> None:
+    """An exported backend (onnx, openvino): its runtime installed, a precision it runs. The machine's own
+    capabilities (bf16 on this CPU) are the backend's to check when it loads (rag_eval/resolve/backends/)."""
+    backend = EXPORTED_BACKENDS[m.backend]
+    missing = [mod for mod in (backend.runtime, "onnx") if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise ConfigError(f"{where}.backend is {m.backend}, which needs {' and '.join(missing)}: pip install "
+                          f"'rag_eval[{m.backend}]'")
+    if m.precision not in (None, *backend.precisions):
+        runs = backend.precisions
+        raise ConfigError(f"{where}.precision is {m.precision} with backend {m.backend}, which runs "
+                          f"{' or '.join(runs)} on the CPU: use precision={'/'.join(runs)}, or {backend.instead}")
 
 
 def _check_precision(m: ModelConfig, where: str) -> None:

@@ -10,6 +10,7 @@ types while composing (``eval.limits=ten`` is refused) and a typo (``eval.limts`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 HUBS = ("huggingface", "modelscope")
@@ -25,6 +26,44 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: inference runtime of a local encoder (rag_eval/resolve/backends/): torch = sentence-transformers as loaded;
 #: onnx / openvino = its transformer exported once to ONNX and run by onnxruntime / OpenVINO on the CPU
 BACKENDS = ("torch", "onnx", "openvino")
+
+
+@dataclass(frozen=True)
+class ExportedBackend:
+    """What the config knows of an exported backend: the runtime it needs and the precisions it runs."""
+
+    runtime: str  # the module that must be importable (with onnx, which the export needs)
+    precisions: tuple[str, ...]  # what it runs on the CPU (null precision: fp32)
+    instead: str  # the hint for the precision it does not run
+
+
+EXPORTED_BACKENDS = {
+    "onnx": ExportedBackend("onnxruntime", ("fp32", "int8"), "backend=openvino for bf16"),
+    "openvino": ExportedBackend("openvino", ("fp32", "bf16"), "backend=onnx for int8"),
+}
+assert set(EXPORTED_BACKENDS) | {"torch"} == set(BACKENDS)
+#: how a served reranker's answer is shaped (resolve/api_models.py)
+RERANK_SCHEMAS = ("cohere", "tei")
+
+
+class RerankerFormat(str, Enum):
+    """A reranker's scoring format (``reranker_format``); each LLM format is one module of
+    rag_eval/resolve/rerankers/, ``auto`` decides from the model folder before any model runs."""
+
+    auto = "auto"
+    cross_encoder = "cross_encoder"
+    qwen3 = "qwen3"
+    flag_llm = "flag_llm"
+    flag_layerwise = "flag_layerwise"
+
+
+#: formats named but refused up front, and why
+REFUSED_FORMATS = {
+    "flag_layerwise": "bge-reranker-v2-minicpm-layerwise runs its own modelling code (LayerWiseMiniCPMForCausalLM, "
+                      "trust_remote_code) whose per-layer heads rag_eval cannot check offline: it is not supported",
+}
+#: the formats a user can name for a folder auto cannot decide
+SUPPORTED_FORMATS = ", ".join(f.value for f in RerankerFormat if f.value not in REFUSED_FORMATS and f.value != "auto")
 FUSIONS = ("rrf", "dbsf", "rsf")
 #: eval.limits_mode: rag_eval's seeded sample with the whole corpus, or EvalScope's first rows / judged documents
 LIMITS_MODES = ("seeded", "evalscope")
@@ -49,7 +88,7 @@ class ModelConfig:
     max_seq_length: int | None = None  # None keeps the model's own limit
     prompt: str = ""  # query prompt (EvalScope); documents get none
     prompts: dict[str, str] = field(default_factory=dict)  # mteb-style per-task prompts
-    # a reranker's scoring format (rag_eval/stages/rerankers): auto | cross_encoder | qwen3 | flag_llm |
+    # a reranker's scoring format (rag_eval/resolve/rerankers): auto | cross_encoder | qwen3 | flag_llm |
     # flag_layerwise; auto decides from the model folder before any model runs
     reranker_format: str = "auto"
     # the instruction for every task (overrides the per-task and the model's default instructions); null: those

@@ -43,12 +43,12 @@ from typing import Any
 import numpy as np
 
 from rag_eval import _compat
+from rag_eval.config.schema import RERANK_SCHEMAS
 from rag_eval.errors import ConfigError, one_line, register_secret
 
 logger = logging.getLogger(__name__)
 
 KEY_ENV_VARS = ("RAG_EVAL_API_KEY", "OPENAI_API_KEY")
-RERANK_SCHEMAS = ("cohere", "tei")
 _RETRY_STATUS = {408, 409, 429}
 _BACKOFF_S = 0.5
 RETRY_AFTER_CAP_S = 30.0  # a server's Retry-After is honoured up to this many seconds per wait

@@ -88,7 +88,7 @@ class Fingerprint:
     name: str
     revision: str
     prompts: dict[str, str] | None = None  # the prompts the bi-encoder applies (its encoder's model_prompts)
-    reranker_format: str | None = None  # a reranker's format as decided (rag_eval/stages/rerankers)
+    reranker_format: str | None = None  # a reranker's format as decided (rag_eval/resolve/rerankers)
     source: str | None = None  # local | huggingface | modelscope | mteb
     embedding_dim: int | None = None  # the dimensions of its embeddings, where known (the report's index size)
     parts: tuple[Fingerprint, ...] = field(default_factory=tuple)  # a hybrid's sub-models, in fusion order

@@ -21,7 +21,7 @@ class LoadedModel:
     revision: str
     parts: list[LoadedModel] = field(default_factory=list)  # a hybrid's sub-models, in fusion order
     region: Any = None  # the context each encode / predict call runs in (resolve/precision.py); None: none
-    reranker_format: str | None = None  # a reranker's format as decided (rag_eval/stages/rerankers)
+    reranker_format: str | None = None  # a reranker's format as decided (rag_eval/resolve/rerankers)
 
     @property
     def kind(self) -> str:

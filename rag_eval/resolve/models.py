@@ -19,7 +19,7 @@ from rag_eval.errors import ConfigError, one_line
 from rag_eval.resolve.hub import ResolvedModel, resolve_model
 from rag_eval.resolve.loaded import LoadedModel
 from rag_eval.resolve.precision import apply_precision
-from rag_eval.stages.rerankers.detect import detect_format
+from rag_eval.resolve.rerankers.detect import detect_format
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def model_prompts(cfg: ModelConfig) -> dict[str, str] | None:
 
     A bi-encoder's ``instruction`` replaces every prompt that reaches queries: only ``<key>-document``
     prompts are kept beside it (:func:`attach_task_prompts` also gives it to each symmetric task's texts);
-    a reranker reads ``instruction`` itself (rag_eval/stages/rerankers)."""
+    a reranker reads ``instruction`` itself (rag_eval/resolve/rerankers)."""
     prompts = dict(cfg.prompts)
     if cfg.prompt:
         prompts.setdefault("query", cfg.prompt)
@@ -373,12 +373,12 @@ def check_max_positions(cfg: ModelConfig, folder: Path, where: str) -> None:
 
 
 def _llm_reranker(cfg: ModelConfig, resolved: ResolvedModel, fmt: str) -> LoadedModel:
-    """An LLM reranker scored in its authors' format (rag_eval/stages/rerankers)."""
+    """An LLM reranker scored in its authors' format (rag_eval/resolve/rerankers)."""
     from mteb.models.model_meta import ModelMeta
 
-    from rag_eval.stages.rerankers import FORMATS
-    from rag_eval.stages.rerankers.detect import architecture
-    from rag_eval.stages.rerankers.model import LlmReranker
+    from rag_eval.resolve.rerankers import FORMATS
+    from rag_eval.resolve.rerankers.detect import architecture
+    from rag_eval.resolve.rerankers.model import LlmReranker
 
     _, kind = architecture(resolved.path)
     try:

@@ -292,7 +292,7 @@ CATALOGUE = [
     slow(Row("hybrid-quiet", ("model=hybrid_bm25_minilm",
                               "model.hybrid.models=[{model_type: bm25}, {model_type: bm25, name: bm25-char, "
                               "model_kwargs: {tokenizer: char}}]", CMRC, "eval.limits=5"), 0, "")),
-    # --- reranker formats (rag_eval/stages/rerankers): refused before any model loads or downloads
+    # --- reranker formats (rag_eval/resolve/rerankers): refused before any model loads or downloads
     Row("reranker-format-typo", ("reranker=ms_marco_minilm_local", "reranker.reranker_format=qwen"), 2,
         E + "model[1].reranker_format is 'qwen': use one of auto, cross_encoder, qwen3, flag_llm, flag_layerwise"),
     Row("reranker-format-on-bi-encoder", ("model.reranker_format=qwen3",), 2,

@@ -172,7 +172,7 @@ def test_bge_reranker_gemma_equals_flag_format(standins, minilm_path, data_dir, 
 
 def test_flag_template_token_for_token(standins):
     """The flag_llm format's ids equal the reference's, with and without truncation of query and passage."""
-    from rag_eval.stages.rerankers import FORMATS
+    from rag_eval.resolve.rerankers import FORMATS
 
     ref = FlagReference(standins["gemma"], max_length=24)
     fmt = FORMATS["flag_llm"]
@@ -190,7 +190,7 @@ def test_qwen3_template_token_for_token(standins):
     """The qwen3 format's ids equal mteb's wrapper's (prefix, instruction slot, suffix, truncation)."""
     from mteb.models.model_implementations.qwen3_reranker import Qwen3RerankerWrapper
 
-    from rag_eval.stages.rerankers import FORMATS
+    from rag_eval.resolve.rerankers import FORMATS
 
     for max_length in (160, 4096):
         wrapper = Qwen3RerankerWrapper(str(standins["qwen3"]), device="cpu", max_length=max_length)
@@ -238,7 +238,7 @@ def test_refusals_before_any_model_loads(standins, monkeypatch):
 
 def test_auto_picks_each_family(standins):
     from rag_eval.config import ModelConfig
-    from rag_eval.stages.rerankers.detect import detect_format
+    from rag_eval.resolve.rerankers.detect import detect_format
 
     expect = {"qwen3": "qwen3", "gemma": "flag_llm", "xlmr": "cross_encoder", "qwen3_seq_cls_pairs": "cross_encoder"}
     for key, fmt in expect.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_eval.errors import ConfigError
-from rag_eval.stages.rerankers import FORMATS, REFUSED, SUPPORTED, RerankerFormat
+from rag_eval.resolve.rerankers import FORMATS, REFUSED, SUPPORTED, RerankerFormat
 
 #: known model ids (lowercase substrings of the id or folder name) -> format
 KNOWN_IDS = (("qwen3-reranker", "qwen3"), ("bge-reranker-v2-gemma", "flag_llm"),

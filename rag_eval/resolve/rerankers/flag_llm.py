@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rag_eval.stages.rerankers.base import Encoded
+from rag_eval.resolve.rerankers.base import Encoded
 
 PROMPT = ("Given a query A and a passage B, determine whether the passage contains an answer to the query by "
           "providing a prediction of either 'Yes' or 'No'.")

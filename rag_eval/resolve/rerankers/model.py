@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rag_eval.stages.rerankers.base import Format
+from rag_eval.resolve.rerankers.base import Format
 
 logger = logging.getLogger(__name__)
 
