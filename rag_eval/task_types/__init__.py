@@ -43,10 +43,8 @@ class TaskType:
     abstask_path: str
     #: main score of a task declared from local data (mteb's / C-MTEB's choice for the type)
     main_score: str
-    #: its reader, sampler, per-item capture and statistics, text count
+    #: its reader, sampler, per-item capture and statistics, text count, stage-2 role
     family: Family
-    #: what stage 2 reranks: "top_k" (stage 1's ranked lists) | "candidates" (the task's own) | None
-    stage2: str | None = None
 
     @property
     def abstask(self) -> type:
@@ -74,14 +72,19 @@ class TaskType:
         return self.family.texts_per_row
 
     @property
+    def stage2(self) -> str | None:
+        """what stage 2 reranks: "top_k" (stage 1's ranked lists) | "candidates" (the task's own) | None"""
+        return self.family.stage2
+
+    @property
     def retrieves(self) -> bool:
         """Retrieval data (corpus, queries, qrels): rerankable, sampled by query."""
         return self.sampler == "retrieval"
 
 
 TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (
-    TaskType("Retrieval", "mteb.abstasks:AbsTaskRetrieval", "ndcg_at_10", Retrieval(), stage2="top_k"),
-    TaskType("Reranking", "mteb.abstasks:AbsTaskRetrieval", "map_at_1000", Reranking(), stage2="candidates"),
+    TaskType("Retrieval", "mteb.abstasks:AbsTaskRetrieval", "ndcg_at_10", Retrieval()),
+    TaskType("Reranking", "mteb.abstasks:AbsTaskRetrieval", "map_at_1000", Reranking()),
     TaskType("STS", "mteb.abstasks:AbsTaskSTS", "cosine_spearman", STS()),
     TaskType("PairClassification", "mteb.abstasks:AbsTaskPairClassification", "max_ap", PairClassification()),
     TaskType("Classification", "mteb.abstasks:AbsTaskClassification", "accuracy", Labelled()),

@@ -22,6 +22,8 @@ class Family:
     sampler: ClassVar[str] = "pairs"
     #: what one entry of its per-item file is: "query" | "pair" | None (no per-item file)
     unit: ClassVar[str | None] = None
+    #: what stage 2 reranks: "top_k" (stage 1's ranked lists) | "candidates" (the task's own) | None (nothing)
+    stage2: ClassVar[str | None] = None
     #: why per-item statistics are not defined for it ("" where they are, or where the data decides)
     not_defined: ClassVar[str] = ""
     #: whether mteb also embeds a training pool (Classification's few-shot samples) besides the evaluated texts

@@ -38,8 +38,7 @@ class Retrieval(Family):
 
     sampler: ClassVar[str] = "retrieval"
     unit: ClassVar[str | None] = "query"
-    #: stage 2 scores queries x stage 1's top_k (Reranking: its own candidates)
-    reranks_top_k: ClassVar[bool] = True
+    stage2: ClassVar[str | None] = "top_k"
 
     def read(self, folder: Path, split: str) -> Any:
         return read_retrieval(folder, split)
@@ -77,7 +76,7 @@ class Retrieval(Family):
     def texts(self, sample: dict[str, Any], stage: str | None, top_k: int | None) -> int | None:
         if "queries" not in sample:
             return super().texts(sample, stage, top_k)
-        return retrieval_texts(sample, stage, top_k if self.reranks_top_k else None)
+        return retrieval_texts(sample, stage, top_k if self.stage2 == "top_k" else None)
 
     def dry_run_texts(self, task: Any, data: Any, add: Any) -> None:
         from mteb.types import PromptType
@@ -94,7 +93,7 @@ class Retrieval(Family):
 class Reranking(Retrieval):
     """mteb 1.x reranking rows; stage 2 reranks the task's own candidates."""
 
-    reranks_top_k: ClassVar[bool] = False
+    stage2: ClassVar[str | None] = "candidates"
 
     def read(self, folder: Path, split: str) -> Any:
         return read_reranking(folder, split)
