@@ -17,18 +17,15 @@ from rag_eval.config import EvalConfig
 from rag_eval.results import DISK_ERRNOS, ResultPlace, TaskOutcome, storage_guard, write_model_meta
 from rag_eval.stages.first_stage import FirstStage, first_stage
 from rag_eval.stages.predictions import readable_predictions
-from rag_eval.stages.stage import Slot, Stage, StageKind, register
+from rag_eval.stages.stage import Slot, Stage
 from rag_eval.stages.task_steps import evaluate_task, note_vocabulary, result_extra
 
 logger = logging.getLogger(__name__)
 
 
-@register
 class EncoderStage(Stage):
     """``label`` names the stage in bars and caches (``one-stage``, ``stage1``); ``keep_predictions``:
     stage 1 of two (its embeddings always on disk, since stage 2 never re-encodes)."""
-
-    kind = StageKind.ENCODER
 
     def __init__(self, cfg: Any, model: Any, place: ResultPlace, label: str, keep_predictions: bool = False):
         super().__init__(cfg, model)

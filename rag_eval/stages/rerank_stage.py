@@ -26,7 +26,7 @@ from rag_eval.results import DISK_ERRNOS, ResultPlace, TaskOutcome, experiment_n
 from rag_eval.results.layout import PREDICTIONS
 from rag_eval.stages.predictions import readable_predictions
 from rag_eval.stages.reranking import LengthSortedCrossEncoder, cached_cross_encoder, note_scoring
-from rag_eval.stages.stage import STAGE1, STAGE2, Slot, Stage, StageKind, register
+from rag_eval.stages.stage import STAGE1, STAGE2, Slot, Stage
 from rag_eval.stages.task_steps import evaluate_task, result_extra
 
 logger = logging.getLogger(__name__)
@@ -43,12 +43,9 @@ def result_places(bi_name: str, bi_revision: str, bi_variant: str, ce_name: str,
     return first, seconds
 
 
-@register
 class RerankStage(Stage):
     """Stage 2: ``places`` holds one experiment per top_k; ``first`` is the stage-1 place (its
     predictions) and ``stage1_of`` names the stage-1 model in each result."""
-
-    kind = StageKind.RERANK
 
     def __init__(self, cfg: Any, model: Any, places: dict[int, ResultPlace], first: ResultPlace,
                  stage1_of: dict[str, Any]):
@@ -79,11 +76,8 @@ class RerankStage(Stage):
                        extra, items)
 
 
-@register
 class CrossEncoderStage(Stage):
     """A cross-encoder alone, filed at ``place``, on each task's own candidate lists."""
-
-    kind = StageKind.CROSS_ENCODER
 
     def __init__(self, cfg: Any, model: Any, place: ResultPlace):
         super().__init__(cfg, model)

@@ -1,7 +1,7 @@
 """A stage: one model's pass over the tasks, as one class with fixed hooks (like mteb's ``AbsTask*``).
 
-The runner (:mod:`rag_eval.stages.runner`) calls the hooks in one order for every task; a stage
-kind is registered under its :class:`StageKind`:
+The runner (:mod:`rag_eval.stages.runner`) calls the hooks in one order for every task, and its
+``stages_of`` composes a run's stages from these kinds:
 
 * ``encoder``: the stage-1 model (bi-encoder, BM25, hybrid), one-stage or stage 1 of two
   (:mod:`rag_eval.stages.encoder_stage`);
@@ -15,20 +15,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from rag_eval.config import EvalConfig
 from rag_eval.results import ResultPlace, TaskOutcome
 
 STAGE1, STAGE2 = "stage1", "stage2"
-
-
-class StageKind(StrEnum):
-    ENCODER = "encoder"
-    RERANK = "rerank"
-    CROSS_ENCODER = "cross_encoder"
 
 
 @dataclass(frozen=True)
@@ -42,8 +35,6 @@ class Slot:
 class Stage(ABC):
     """One model's pass. ``cfg`` is its ModelConfig; ``model`` the LoadedModel (None while a job is
     only planned, before the models load)."""
-
-    kind: ClassVar[StageKind]
 
     def __init__(self, cfg: Any, model: Any = None):
         self.cfg, self.model = cfg, model
@@ -77,15 +68,3 @@ class Stage(ABC):
     def evaluate(self, task: Any, ev: EvalConfig, outcome: TaskOutcome, extra: dict[str, Any],
                  items: dict[str, Any]) -> Any:
         """mteb's evaluation of the prepared ``task`` -> TaskResult; ``items`` gets the per-item data."""
-
-
-#: every stage kind, by its :class:`StageKind`
-STAGES: dict[StageKind, type[Stage]] = {}
-
-
-def register(cls: type[Stage]) -> type[Stage]:
-    """Class decorator: file a stage kind under its ``kind``."""
-    STAGES[cls.kind] = cls
-    return cls
-
-
