@@ -37,6 +37,7 @@ def evalscope_one_stage(model_path, data_dir, out):
                 "output_folder": str(out),
                 "overwrite_results": True,
                 "limits": 60,
+                "corpus_size": 200,  # of cmrc2018's 848 long documents (encoded at 512 tokens)
                 "hub": "modelscope",
                 "top_k": 5,
             },

@@ -46,7 +46,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, data_dir):
         {"name": "ShoppingClustering", "type": "Clustering", "path": str(data_dir / "clustering/online-shopping-zh")},
     ]
     out = tmp_path / "out"
-    _write_eval(conf, "resume", tasks, out, limits=150, overwrite_results=False)
+    _write_eval(conf, "resume", tasks, out, limits=150, corpus_size=200, overwrite_results=False)
     args = ["eval=resume", f"hydra.searchpath=[file://{conf}]", f"hydra.run.dir={tmp_path}/h"]
     proc = start_cli(args, start_new_session=True)
     deadline = time.monotonic() + 300
@@ -71,7 +71,8 @@ def test_killed_run_resumes_without_recomputing(tmp_path, data_dir):
 
     straight = run_task({"model": {"model_name_or_path": _minilm(), "name": "sentence-transformers/all-MiniLM-L6-v2",
                                    "encode_kwargs": {"batch_size": 64}},
-                         "eval": {"tasks": tasks, "limits": 150, "output_folder": str(tmp_path / "straight"),
+                         "eval": {"tasks": tasks, "limits": 150, "corpus_size": 200,
+                                  "output_folder": str(tmp_path / "straight"),
                                   "verbosity": 0}})
     for name, path in files.items():
         resumed = TaskResult.from_disk(path)

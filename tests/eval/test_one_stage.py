@@ -12,6 +12,7 @@ import math
 import pytest
 
 LIMITS = 120
+CORPUS = 300  # cmrc2018 documents kept of 848 (the sampled queries' judged ones among them)
 BATCH = 32
 
 # name, type, folder under ../shared/data, main metric, sane range for MiniLM on this data
@@ -36,7 +37,8 @@ def demo_run(tmp_path_factory, data_dir, minilm_path):
     out = tmp_path_factory.mktemp("out")
     cfg = {
         "model": {"model_name_or_path": minilm_path, "name": "minilm", "encode_kwargs": {"batch_size": BATCH}},
-        "eval": {"tasks": _task_entries(data_dir), "limits": LIMITS, "output_folder": str(out), "verbosity": 0},
+        "eval": {"tasks": _task_entries(data_dir), "limits": LIMITS, "corpus_size": CORPUS, "output_folder": str(out),
+                 "verbosity": 0},
     }
     return cfg, run_task(cfg), out
 
@@ -72,7 +74,8 @@ def test_sample_sizes_follow_limits(demo_run):
     _, scores, _ = demo_run
     by_task = {o.task: o for o in scores.outcomes}
     assert by_task["CmrcRetrieval"].sample["queries"] == LIMITS
-    assert by_task["CmrcRetrieval"].sample["corpus"] == by_task["CmrcRetrieval"].sample["corpus_total"] == 848
+    assert by_task["CmrcRetrieval"].sample["corpus"] == CORPUS
+    assert by_task["CmrcRetrieval"].sample["corpus_total"] == 848
     assert by_task["LcqmcSTS"].sample == {**by_task["LcqmcSTS"].sample, "rows": LIMITS, "rows_total": 12500}
     assert by_task["WaimaiClassification"].sample["rows"] == LIMITS
 
@@ -112,8 +115,8 @@ def test_overwrite_false_skips_finished_tasks(demo_run):
 
 
 def test_corpus_chunk_size_changes_memory_steps_not_scores(demo_run, tmp_path, caplog):
-    """eval.corpus_chunk_size=100 searches the 848 CMRC documents in 9 steps (the demo run: one step of
-    10,000) and gives every metric exactly; the vectors come from the demo run's cache."""
+    """eval.corpus_chunk_size=100 searches the 300 sampled CMRC documents in 3 steps (the demo run: one step
+    of 10,000) and gives every metric exactly; the vectors come from the demo run's cache."""
     import logging
     import shutil
 
@@ -127,7 +130,7 @@ def test_corpus_chunk_size_changes_memory_steps_not_scores(demo_run, tmp_path, c
     with caplog.at_level(logging.INFO, logger="mteb.models.search_wrappers"):
         again = run_task(cfg)
     searched = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Searched ")]
-    assert len(searched) == 1 and searched[0].startswith("Searched 9 corpus chunk(s)"), searched
+    assert len(searched) == 1 and searched[0].startswith("Searched 3 corpus chunk(s)"), searched
     assert again.ok and {o.status for o in again.outcomes} == {"ok"}
     for split, metrics in first["CmrcRetrieval"].items():
         assert again["CmrcRetrieval"][split] == pytest.approx(metrics, abs=1e-12, nan_ok=True)

@@ -137,7 +137,8 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     from rag_eval import run_task
 
     entry = local_task("CmrcRetrieval", "Retrieval", data_dir / CMRC)
-    ev = {"tasks": [entry], "limits": 20, "top_k": [5, 10], "output_folder": str(tmp_path), "verbosity": 0}
+    ev = {"tasks": [entry], "limits": 12, "corpus_size": 200, "top_k": [5, 10], "output_folder": str(tmp_path),
+          "verbosity": 0}
     reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
                 "max_seq_length": 256}
     bm25 = {"model_type": "bm25", "name": "bm25-zh", "model_kwargs": {"tokenizer": "char", "stopwords": "zh"}}
@@ -146,7 +147,7 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     assert set(swept["CmrcRetrieval"]) == {"stage1", "stage2@top5", "stage2@top10"}
     scores = sorted((tmp_path / ".cache" / "rerank_scores").rglob("chunk-*.json"))
     stored = sum(len(json.loads(p.read_text())) for p in scores)
-    assert stored == 20 * 10  # each pair of the largest top_k scored once; top 5 came from the cache
+    assert stored == 12 * 10  # each pair of the largest top_k scored once; top 5 came from the cache
     # the same stage 2 as a run with that single top_k
     single = run_task({"model": bm25, "reranker": reranker,
                        "eval": {**ev, "top_k": 5, "output_folder": str(tmp_path / "single")}})
@@ -184,7 +185,7 @@ def test_precision_bf16_and_int8_on_both_encoders_are_kept_apart_and_close_to_fp
     from rag_eval.errors import ConfigError
 
     entry = local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)
-    ev = {"tasks": [entry], "limits": 20, "corpus_size": 200, "top_k": 5, "output_folder": str(tmp_path),
+    ev = {"tasks": [entry], "limits": 12, "corpus_size": 80, "top_k": 5, "output_folder": str(tmp_path),
           "verbosity": 0}
     reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
                 "max_seq_length": 256}

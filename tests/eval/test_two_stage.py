@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-LIMITS, TOP_K = 40, 10
+LIMITS, TOP_K = 20, 10
+CORPUS = 300  # Cranfield documents kept of 1,400 (each query's judged ones among them)
 
 
 def _cfg(minilm_path, reranker_path, data_dir, out):
@@ -26,7 +27,8 @@ def _cfg(minilm_path, reranker_path, data_dir, out):
                                 "path": str(data_dir / "retrieval/cranfield-en")},
                                {"name": "AtecPairs", "type": "PairClassification",
                                 "path": str(data_dir / "pair_classification/atec-zh")}],
-                     "verbosity": 0, "overwrite_results": True, "limits": LIMITS, "top_k": TOP_K,
+                     "verbosity": 0, "overwrite_results": True, "limits": LIMITS, "corpus_size": CORPUS,
+                     "top_k": TOP_K,
                      "output_folder": str(out)},
         },
     }

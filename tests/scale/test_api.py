@@ -23,6 +23,8 @@ from tests.servers.infinity import API_KEY, EMBEDDER, RERANKER, InfinityServer, 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 CRANFIELD, STSB = "retrieval/cranfield-en", "sts/stsbenchmark-en"
+#: Cranfield documents kept (of 1,400) beside each sampled query's judged ones: the served encoder is slow
+CORPUS = 200
 DEMO_STS = ROOT / "rag_eval" / "demo_data" / "sts" / "stsb-zh-mini"
 DEMO_RETRIEVAL = ROOT / "rag_eval" / "demo_data" / "retrieval" / "cmrc2018-zh-mini"
 
@@ -50,7 +52,7 @@ def _api(server, name=EMBEDDER, **extra) -> dict:
 def _eval(data_dir, out, **extra) -> dict:
     return {"tasks": [local_task("Cranfield", "Retrieval", data_dir / CRANFIELD),
                       local_task("StsBenchmark", "STS", data_dir / STSB)],
-            "limits": 30, "output_folder": str(out), "verbosity": 0, **extra}
+            "limits": 30, "corpus_size": CORPUS, "output_folder": str(out), "verbosity": 0, **extra}
 
 
 def _close(ours: dict, ref: dict, metrics: tuple[str, ...]) -> None:
@@ -67,7 +69,7 @@ def test_api_bi_encoder_equals_local_and_reruns_free(server, tmp_path, data_dir,
                        "eval": _eval(data_dir, tmp_path / "api")})
     assert served.ok, served.failed
     sent = _requests(server, "/v1/embeddings") - before
-    assert sent >= 1400 / 16  # Cranfield's corpus alone is 1,400 texts, in batches of 16
+    assert sent >= CORPUS / 16  # Cranfield's sampled corpus alone is CORPUS texts, in batches of 16
     _close(served["Cranfield"]["test"], local["Cranfield"]["test"], ("ndcg_at_10", "map_at_100", "recall_at_100"))
     _close(served["StsBenchmark"]["test"], local["StsBenchmark"]["test"], ("cosine_spearman", "cosine_pearson"))
     # the results name the served model and its server, never the key
@@ -88,7 +90,7 @@ def test_api_two_stage_equals_local(server, tmp_path, data_dir, minilm_path, rer
 
     ev = {"tasks": [local_task("Cranfield", "Retrieval", data_dir / CRANFIELD),
                     local_task("StsbRerank", "Reranking", data_dir / "reranking/stsb-rerank-zh")],
-          "limits": 20, "top_k": 10, "verbosity": 0}
+          "limits": 10, "corpus_size": CORPUS, "top_k": 10, "verbosity": 0}
     local = run_task({"model": {"model_name_or_path": minilm_path},
                       "reranker": {"model_name_or_path": reranker_path, "is_cross_encoder": True},
                       "eval": {**ev, "output_folder": str(tmp_path / "local")}})
@@ -97,7 +99,7 @@ def test_api_two_stage_equals_local(server, tmp_path, data_dir, minilm_path, rer
                        "reranker": _api(server, RERANKER, is_cross_encoder=True, extra_body={"raw_scores": True}),
                        "eval": {**ev, "output_folder": str(tmp_path / "api")}})
     assert served.ok, served.failed
-    assert _requests(server, "/v1/rerank") - before <= 20 + 20 * 2  # one request per query (and chunk), not per pair
+    assert _requests(server, "/v1/rerank") - before <= 10 + 10 * 2  # one request per query (and chunk), not per pair
     for task in ("Cranfield", "StsbRerank"):
         split = "test" if task == "Cranfield" else "dev"
         for stage in ("stage1", "stage2"):
@@ -129,7 +131,7 @@ def test_api_errors_are_one_line_naming_the_endpoint(server, tmp_path, data_dir)
         assert "\n" not in msg
         # a malformed reranker answer stops the run in stage 2; stage 1, already finished, stays on disk
         two = {"tasks": [local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)], "limits": 5, "top_k": 5,
-               "output_folder": str(tmp_path / "two"), "verbosity": 0}
+               "corpus_size": 50, "output_folder": str(tmp_path / "two"), "verbosity": 0}
         with pytest.raises(ConfigError) as info:
             run_task({"model": _api(server), "eval": two,
                       "reranker": {"model_name": MODEL, "api_base": broken.api_base, "is_cross_encoder": True}})
@@ -345,7 +347,7 @@ def test_evalscope_retriever_reranker_matrix_and_rerank_urls(server, tmp_path, d
     from rag_eval.results import read_jobs
 
     ev = {"custom_tasks": [{"name": "Cranfield", "data_path": str(data_dir / CRANFIELD)}], "limits": 10,
-          "corpus_size": 200, "top_k": 10, "verbosity": 0}  # 200 of 1,400 documents: the served encoder is slow
+          "corpus_size": CORPUS, "top_k": 10, "verbosity": 0}
     embedder = _api(server, encode_kwargs={"batch_size": 64})
     before = _requests(server, "/v1/embeddings")
     one = run_task({"eval_backend": "RAGEval", "eval_config": {"tool": "MTEB", "models": [embedder], "eval": {
@@ -381,7 +383,8 @@ def test_evalscope_retriever_reranker_matrix_and_rerank_urls(server, tmp_path, d
     with BrokenServer() as broken:
         with pytest.raises(ConfigError):
             run_task({"model": embedder, "eval": {"tasks": [local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)],
-                                                  "limits": 5, "top_k": 5, "output_folder": str(tmp_path / "two"),
+                                                  "limits": 5, "corpus_size": 50, "top_k": 5,
+                                                  "output_folder": str(tmp_path / "two"),
                                                   "verbosity": 0},
                       "reranker": {"model_name": MODEL, "api_base": broken.api_base, "is_cross_encoder": True}})
     [job] = read_jobs(tmp_path / "two")
