@@ -19,6 +19,8 @@ so no test can forget one:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -79,6 +81,30 @@ def pytest_collection_modifyitems(config, items):
     if loose:
         raise pytest.UsageError("tests outside tests/{unit,eval,cli,scale} (markers are set by folder): "
                                 + ", ".join(sorted({n.split("::")[0] for n in loose})))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # -n 2: the costliest files first (stable: a file's order kept)
+        items.sort(key=lambda item: -file_cost(item))
+
+
+#: seconds each test file took on this 2-core machine (``pytest --durations=0``, summed per file), written
+#: by hand after a profile; only the order matters: under ``-n 2 --dist loadfile`` the costliest files are
+#: handed out first (longest first), so that no long file starts last while the other worker idles
+FILE_COSTS = json.loads((Path(__file__).with_name("costs.json")).read_text(encoding="utf-8"))
+#: a file the table does not know yet (a new one): about a median file's cost
+UNKNOWN_FILE_COST_S = 40.0
+
+
+def file_cost(item) -> float:
+    rel = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+    return FILE_COSTS.get(rel, UNKNOWN_FILE_COST_S)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist: files go out in our cost order (not by test count), and each worker's torch
+    uses one thread (two workers on two cores: 2 x 2 threads would oversubscribe them, ~30 % slower)."""
+    if getattr(config.option, "dist", "no") == "loadfile":
+        config.option.loadscopereorder = False
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported; CLI subprocesses inherit it
 
 
 class _NoSubprocess:
@@ -148,12 +174,25 @@ def minilm_st(minilm_path):
 MODEL_CACHE = Path(os.environ.get("RAG_EVAL_MODELS", Path.home() / ".cache" / "rag_eval-test-models"))
 
 
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive lock on ``path`` (created): one pytest worker (``-n 2``) builds what another then reuses."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _built_model(kind: str) -> str:
-    """Build a test model with ../shared/models/build_models.py (cheap once built)."""
+    """Build a test model with ../shared/models/build_models.py (cheap once built; one worker builds it)."""
     out = MODEL_CACHE / kind
-    if not (out / "model.safetensors").is_file():
-        script = DATA.parent / "models" / "build_models.py"
-        subprocess.run([sys.executable, str(script), kind, str(out)], check=True, capture_output=True, text=True)
+    with file_lock(MODEL_CACHE / f".{kind}.lock"):
+        if not (out / "model.safetensors").is_file():
+            script = DATA.parent / "models" / "build_models.py"
+            subprocess.run([sys.executable, str(script), kind, str(out)], check=True, capture_output=True, text=True)
     return str(out)
 
 

@@ -8,6 +8,7 @@ with the requirements' hash marks a complete install. :class:`InfinityServer` st
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -29,6 +30,13 @@ def venv() -> Path:
     """The server's venv (built on first use: a few minutes with pip's cache, more without)."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
     folder = SERVERS / f"infinity-{digest}"
+    SERVERS.mkdir(parents=True, exist_ok=True)
+    with (SERVERS / f".infinity-{digest}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one pytest worker (-n 2) installs, the other waits and reuses it
+        return _install(folder, digest)
+
+
+def _install(folder: Path, digest: str) -> Path:
     stamp = folder / ".installed"
     if stamp.is_file():
         return folder
