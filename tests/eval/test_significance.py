@@ -186,10 +186,11 @@ def two_stage(tmp_path_factory, data_dir, minilm_path, reranker_path):
 
     out = tmp_path_factory.mktemp("two")
     scores = run_task({"model": {"model_name_or_path": minilm_path, "name": "minilm"},
-                       "reranker": {"model_name_or_path": reranker_path, "name": "msmarco", "is_cross_encoder": True},
+                       "reranker": {"model_name_or_path": reranker_path, "name": "msmarco", "is_cross_encoder": True,
+                                    "max_seq_length": 256},
                        "eval": {"tasks": [{"name": "Cranfield", "type": "Retrieval",
                                            "path": str(data_dir / "retrieval/cranfield-en")}],
-                                "limits": 30, "corpus_size": 300, "top_k": TOP_K, "output_folder": str(out),
+                                "limits": 30, "corpus_size": 150, "top_k": TOP_K, "output_folder": str(out),
                                 "verbosity": 0}})
     assert scores.ok, scores.failed
     return out, {o.stage: o.path for o in scores.outcomes}

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 CRANFIELD, STSB = "retrieval/cranfield-en", "sts/stsbenchmark-en"
 #: Cranfield documents kept (of 1,400) beside each sampled query's judged ones: the served encoder is slow
-CORPUS = 200
+CORPUS = 100
 DEMO_STS = ROOT / "rag_eval" / "demo_data" / "sts" / "stsb-zh-mini"
 DEMO_RETRIEVAL = ROOT / "rag_eval" / "demo_data" / "retrieval" / "cmrc2018-zh-mini"
 

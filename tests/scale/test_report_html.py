@@ -24,7 +24,7 @@ from tests.eval.test_report import _main_score
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DEMO = Path(__file__).resolve().parents[2] / "rag_eval" / "demo_data"
-E5_LIMITS, CRANFIELD_LIMITS, CRANFIELD_DOCS, TOP_KS = 100, 20, 300, [5, 10]
+E5_LIMITS, CRANFIELD_LIMITS, CRANFIELD_DOCS, TOP_KS = 100, 20, 150, [5, 10]
 SECTIONS = ("leaderboard", "heatmap", "two-stage", "differences", "public-vs-yours", "speed", "provenance")
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (README's test command "
@@ -49,7 +49,8 @@ def folder(tmp_path_factory, data_dir, minilm_path, e5_path, reranker_path, one_
                                 "verbosity": 0}})
     assert set(scores.failed) == {"BrokenClassification"}
     run_task({"model": {"model_name_or_path": minilm_path, "name": "minilm"},
-              "reranker": {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco"},
+              "reranker": {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
+                           "max_seq_length": 256},
               "eval": {"tasks": [local_task("Cranfield", "Retrieval", data_dir / "retrieval/cranfield-en")],
                        "limits": CRANFIELD_LIMITS, "corpus_size": CRANFIELD_DOCS, "top_k": TOP_KS,
                        "output_folder": str(out), "verbosity": 0}})
