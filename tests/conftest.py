@@ -19,8 +19,6 @@ so no test can forget one:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -31,6 +29,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.locks import file_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("RAG_EVAL_DATA", ROOT.parent / "shared" / "data")).resolve()
@@ -172,18 +172,6 @@ def minilm_st(minilm_path):
 
 
 MODEL_CACHE = Path(os.environ.get("RAG_EVAL_MODELS", Path.home() / ".cache" / "rag_eval-test-models"))
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive lock on ``path`` (created): one pytest worker (``-n 2``) builds what another then reuses."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _built_model(kind: str) -> str:

@@ -8,7 +8,6 @@ with the requirements' hash marks a complete install. :class:`InfinityServer` st
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -20,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.locks import file_lock
+
 REQUIREMENTS = Path(__file__).with_name("infinity.txt")
 SERVERS = Path(os.environ.get("RAG_EVAL_SERVERS", Path.home() / ".cache" / "rag_eval-test-servers"))
 EMBEDDER, RERANKER = "all-MiniLM-L6-v2", "ms-marco-MiniLM-L-12-v2"
@@ -30,9 +31,7 @@ def venv() -> Path:
     """The server's venv (built on first use: a few minutes with pip's cache, more without)."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
     folder = SERVERS / f"infinity-{digest}"
-    SERVERS.mkdir(parents=True, exist_ok=True)
-    with (SERVERS / f".infinity-{digest}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one pytest worker (-n 2) installs, the other waits and reuses it
+    with file_lock(SERVERS / f".infinity-{digest}.lock"):  # one pytest worker installs, the other reuses it
         return _install(folder, digest)
 
 
