@@ -318,6 +318,7 @@ CATALOGUE = [
                               "eval.limits=12"), 0, "")),
     # two-stage: mteb names the stage-1 predictions file from the task name (rag_eval gives it the safe one)
     slow(Row("unsafe-names-two-stage", ("reranker=ms_marco_minilm_local", "eval.limits=3", "eval.top_k=3",
+                                        "eval.corpus_size=20",
                                         "eval.tasks=[{name: ../../../../../x, type: Retrieval, path: "
                                         f"{DEMO}/retrieval/cmrc2018-zh-mini}}]"), 0, "")),
 ]

@@ -290,13 +290,13 @@ def test_disk_full_while_a_result_file_is_written(small_disk, minilm_path):
     from rag_eval import run_task
 
     out = small_disk / "out"
-    first = run_task(_run_cfg(out, minilm_path, [RETRIEVAL], limits=20))
+    first = run_task(_run_cfg(out, minilm_path, [RETRIEVAL], limits=20, corpus_size=40))
     path = first.outcomes[0].path
     before = path.read_bytes()
     assert len(before) > PAGE
     _fill(small_disk, leave_pages=1)
     with pytest.raises(StorageError) as info:
-        run_task(_run_cfg(out, minilm_path, [RETRIEVAL], limits=20))
+        run_task(_run_cfg(out, minilm_path, [RETRIEVAL], limits=20, corpus_size=40))
     assert str(info.value) == (f"cannot write {path}: no space left on the device (ENOSPC): free some space or "
                                "point eval.output_folder at a larger disk; nothing half-written is left and finished "
                                "tasks stay on disk (rerun with eval.overwrite_results=false to resume)")
@@ -514,6 +514,7 @@ def test_corrupt_stage1_predictions_are_recomputed(tmp_path, minilm_path, rerank
     cfg = {"model": [{"model_name_or_path": minilm_path, "name": MINILM_NAME},
                      {"model_name_or_path": reranker_path, "is_cross_encoder": True}],
            "eval": {"tasks": [{**RETRIEVAL, "path": str(RETRIEVAL["path"])}], "limits": 10, "top_k": 5,
+                    "corpus_size": 40,  # of the demo's 300 long documents (each query's judged ones among them)
                     "output_folder": str(tmp_path / "out"), "verbosity": 1, "overwrite_results": False}}
     first = run_task(cfg)
     predictions = next((tmp_path / "out" / "stage1").rglob("CmrcRetrieval_predictions.json"))

@@ -58,7 +58,8 @@ def test_installed_wheel_runs_the_demo_from_anywhere(wheel, tmp_path):
                            str(wheel)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     env = cli_env(PYTHONPATH=str(target), RAG_EVAL_DATA=str(tmp_path / "no-such-data"))
-    proc = subprocess.run([sys.executable, "-m", "rag_eval", f"eval.output_folder={out}", "eval.limits=30"],
+    proc = subprocess.run([sys.executable, "-m", "rag_eval", f"eval.output_folder={out}", "eval.limits=30",
+                           "eval.corpus_size=50"],  # 50 of the retrieval task's 300 long documents
                           cwd=work, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/*/*.json")

@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import start_cli
 from tests.eval.test_reliability import _minilm, _write_eval
 
+#: the resumed run's sample: pairs / texts / queries per task, and CMRC documents kept (of 848, judged ones among them)
+LIMITS, CORPUS = 60, 80
+
 
 def test_failed_task_is_recorded_and_others_run(tmp_path, data_dir, one_label_classification):
     conf = tmp_path / "conf"
@@ -46,7 +49,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, data_dir):
         {"name": "ShoppingClustering", "type": "Clustering", "path": str(data_dir / "clustering/online-shopping-zh")},
     ]
     out = tmp_path / "out"
-    _write_eval(conf, "resume", tasks, out, limits=150, corpus_size=200, overwrite_results=False)
+    _write_eval(conf, "resume", tasks, out, limits=LIMITS, corpus_size=CORPUS, overwrite_results=False)
     args = ["eval=resume", f"hydra.searchpath=[file://{conf}]", f"hydra.run.dir={tmp_path}/h"]
     proc = start_cli(args, start_new_session=True)
     deadline = time.monotonic() + 300
@@ -71,7 +74,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, data_dir):
 
     straight = run_task({"model": {"model_name_or_path": _minilm(), "name": "sentence-transformers/all-MiniLM-L6-v2",
                                    "encode_kwargs": {"batch_size": 64}},
-                         "eval": {"tasks": tasks, "limits": 150, "corpus_size": 200,
+                         "eval": {"tasks": tasks, "limits": LIMITS, "corpus_size": CORPUS,
                                   "output_folder": str(tmp_path / "straight"),
                                   "verbosity": 0}})
     for name, path in files.items():

@@ -41,7 +41,7 @@ def test_onnx_and_openvino_equal_torch_in_fp32_and_reuse_their_export(tmp_path, 
 
     monkeypatch.setenv("RAG_EVAL_EXPORT_CACHE", str(tmp_path / "exports"))
     entry = local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)
-    ev = {"tasks": [entry], "limits": 10, "corpus_size": 100, "top_k": 5, "verbosity": 0}
+    ev = {"tasks": [entry], "limits": 6, "corpus_size": 60, "top_k": 5, "verbosity": 0}
     reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
                 "max_seq_length": 256}
     runs, caches = {}, {}

@@ -177,7 +177,7 @@ def test_compare_refuses_unknown_and_ambiguous_runs(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- two-stage: per query, failures
 
-TOP_K = 10
+TOP_K, QUERIES = 10, 20
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def two_stage(tmp_path_factory, data_dir, minilm_path, reranker_path):
                                     "max_seq_length": 256},
                        "eval": {"tasks": [{"name": "Cranfield", "type": "Retrieval",
                                            "path": str(data_dir / "retrieval/cranfield-en")}],
-                                "limits": 30, "corpus_size": 150, "top_k": TOP_K, "output_folder": str(out),
+                                "limits": QUERIES, "corpus_size": 150, "top_k": TOP_K, "output_folder": str(out),
                                 "verbosity": 0}})
     assert scores.ok, scores.failed
     return out, {o.stage: o.path for o in scores.outcomes}
@@ -217,7 +217,7 @@ def test_per_query_scores_average_to_the_result_files(two_stage):
         assert per_item["unit"] == "query" and per_item["main_metric"] == "ndcg_at_10"
         queries = per_item["splits"]["test"]["default"]["queries"]
         predictions = json.loads((paths[stage].parent / "predictions" / "Cranfield_predictions.json").read_text())
-        assert set(queries) == set(predictions["default"]["test"]) and len(queries) == 30
+        assert set(queries) == set(predictions["default"]["test"]) and len(queries) == QUERIES
         for metric in ("ndcg_at_10", "recall_at_10", "map_at_10"):  # mteb rounds these means to 5 digits
             mean = float(np.mean([q[metric] for q in queries.values()]))
             assert round(mean, 5) == pytest.approx(file_scores[metric], abs=1e-9), (stage, metric)
@@ -251,7 +251,7 @@ def test_failure_analysis_counts_misses_and_inversions(two_stage, data_dir, caps
     assert main(["failures", str(out)]) == 0
     text = capsys.readouterr().out
     assert text.strip() == (out / "failure_analysis.md").read_text(encoding="utf-8").strip()
-    counts = next(line for line in text.splitlines() if line.startswith("| 30 |")).strip("|").split("|")
+    counts = next(line for line in text.splitlines() if line.startswith(f"| {QUERIES} |")).strip("|").split("|")
     assert counts[1].strip().startswith(f"{misses} (")
     assert counts[2].strip().startswith(f"{worse} (") and counts[3].strip().startswith(f"{better} (")
     # the worst query is shown with its text from queries.jsonl

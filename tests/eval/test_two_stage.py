@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-LIMITS, TOP_K = 12, 10
-CORPUS = 150  # Cranfield documents kept of 1,400 (each query's judged ones among them)
+LIMITS, TOP_K = 8, 10
+CORPUS = 100  # Cranfield documents kept of 1,400 (each query's judged ones among them)
 
 
 def _cfg(minilm_path, reranker_path, data_dir, out):
