@@ -64,7 +64,7 @@ def test_several_bi_encoders_run_in_turn_from_a_task_config(tmp_path, data_dir, 
               {"model_name_or_path": minilm_path, "name": "mini-c", "pooling_mode": "max"}]
     cfg = TaskConfigLike(work_dir=str(tmp_path / "wd"), eval_config={"tool": "MTEB", "models": models, "eval": {
         "custom_tasks": [{"name": "Cranfield", "data_path": str(data_dir / CRANFIELD), "eval_splits": ["test"]}],
-        "limits": 10, "corpus_size": 100, "verbosity": 0}})
+        "limits": 10, "corpus_size": 50, "verbosity": 0}})
     scores = run_task(cfg)
     assert scores.ok and list(scores) == ["mini-a", "mini-b", "mini-c"]
     [stamp] = (tmp_path / "wd").iterdir()
@@ -117,13 +117,13 @@ def test_limits_mode_evalscope_keeps_first_queries_and_judged_documents(tmp_path
     for mode in ("seeded", "evalscope"):
         runs[mode] = run_task({"model": {"model_name_or_path": minilm_path}, "eval": {
             "tasks": [task], "limits": 20, "limits_mode": mode, "output_folder": str(tmp_path / mode),
-            "verbosity": 0, **({"corpus_size": 300} if mode == "seeded" else {})}})
+            "verbosity": 0, **({"corpus_size": 150} if mode == "seeded" else {})}})
     ids, judged = _first_queries_judged_docs(folder, 20)
     [evalscope] = runs["evalscope"].outcomes
     assert evalscope.sample["queries"] == 20 and evalscope.sample["corpus"] == len(judged)
     assert evalscope.sample["limits_mode"] == "evalscope"
     [seeded] = runs["seeded"].outcomes
-    assert seeded.sample["corpus"] == 300 and seeded.sample["corpus_total"] == 1400  # judged ones + distractors
+    assert seeded.sample["corpus"] == 150 and seeded.sample["corpus_total"] == 1400  # judged ones + distractors
     # which queries were kept: the per-query file of the evalscope run holds exactly the first 20 ids
     per_item = json.loads(next((tmp_path / "evalscope").rglob("per_item/Cranfield_per_item.json")).read_text())
     assert set(per_item["splits"]["test"]["default"]["queries"]) == set(ids)

@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.slow]
 
 CMRC, CRANFIELD = "retrieval/cmrc2018-zh", "retrieval/cranfield-en"
 METRICS = ("ndcg_at_10", "map_at_10", "recall_at_100", "mrr_at_10")
+#: Cranfield queries and documents kept in the dense / hybrid equality tests (judged ones among the documents)
+QUERIES, DOCS = 12, 120
 
 
 def _close(ours: dict, ref: dict, metrics=METRICS, tol=1e-6) -> None:
@@ -85,7 +87,7 @@ def test_hybrid_equals_mteb_hybridsearch_and_reuses_the_dense_cache(tmp_path, da
     from rag_eval import run_task
 
     entry = local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)
-    ev = {"tasks": [entry], "limits": 20, "corpus_size": 200, "output_folder": str(tmp_path), "verbosity": 0}
+    ev = {"tasks": [entry], "limits": QUERIES, "corpus_size": DOCS, "output_folder": str(tmp_path), "verbosity": 0}
     dense = {"model_name_or_path": minilm_path, "name": "minilm"}
     alone = run_task({"model": dense, "eval": ev})
     chunks = sorted(p.name for p in (tmp_path / ".cache" / "embeddings").rglob("chunk-*.npy"))
@@ -94,7 +96,7 @@ def test_hybrid_equals_mteb_hybridsearch_and_reuses_the_dense_cache(tmp_path, da
     assert sorted(p.name for p in (tmp_path / ".cache" / "embeddings").rglob("chunk-*.npy")) == chunks  # no encode
     ref_model = mteb.HybridSearch([mteb.get_model("mteb/baseline-bm25s"), SentenceTransformerEncoderWrapper(minilm_st)],
                                   fusion_strategy="rrf")
-    ref = _mteb(ref_model, _prepared(entry, 20, 200))
+    ref = _mteb(ref_model, _prepared(entry, QUERIES, DOCS))
     _close(ours["Cranfield"]["test"], ref)
     assert ours["Cranfield"]["test"]["ndcg_at_10"] != alone["Cranfield"]["test"]["ndcg_at_10"]
     rsf = run_task({"model": {**hybrid, "hybrid": {**hybrid["hybrid"], "fusion": "rsf", "weights": [0.3, 0.7]}},
@@ -112,7 +114,7 @@ def test_embedding_options_equal_mteb_and_never_collide(tmp_path, data_dir, mini
     from rag_eval import run_task
 
     entry = local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)
-    ev = {"tasks": [entry], "limits": 20, "corpus_size": 150, "output_folder": str(tmp_path), "verbosity": 0}
+    ev = {"tasks": [entry], "limits": QUERIES, "corpus_size": DOCS, "output_folder": str(tmp_path), "verbosity": 0}
     runs = {}
     for options in ({}, {"embed_dim": 128}, {"output_dtype": "int8"}, {"embed_dim": 128, "search_backend": "faiss"}):
         runs[json.dumps(options)] = run_task({"model": {"model_name_or_path": minilm_path, **options}, "eval": ev})
@@ -122,13 +124,13 @@ def test_embedding_options_equal_mteb_and_never_collide(tmp_path, data_dir, mini
     assert extra["retrieval"]["embed_dim"] == 128 and extra["retrieval"]["variant"] == "dim128"
     st = SentenceTransformer(minilm_path, device="cpu", truncate_dim=128)
     _close(runs['{"embed_dim": 128}']["Cranfield"]["test"],
-           _mteb(SentenceTransformerEncoderWrapper(st), _prepared(entry, 20, 150)))
+           _mteb(SentenceTransformerEncoderWrapper(st), _prepared(entry, QUERIES, DOCS)))
     # FAISS is exact (flat): the same scores as mteb's own search
     _close(runs['{"embed_dim": 128, "search_backend": "faiss"}']["Cranfield"]["test"],
            runs['{"embed_dim": 128}']["Cranfield"]["test"], tol=1e-5)
     full = SentenceTransformerEncoderWrapper(SentenceTransformer(minilm_path, device="cpu"))
     _close(runs['{"output_dtype": "int8"}']["Cranfield"]["test"],
-           _mteb(CompressionWrapper(full, OutputDType.INT8), _prepared(entry, 20, 150)))
+           _mteb(CompressionWrapper(full, OutputDType.INT8), _prepared(entry, QUERIES, DOCS)))
     assert runs['{"output_dtype": "int8"}']["Cranfield"]["test"] != runs["{}"]["Cranfield"]["test"]
 
 
@@ -137,7 +139,7 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     from rag_eval import run_task
 
     entry = local_task("CmrcRetrieval", "Retrieval", data_dir / CMRC)
-    ev = {"tasks": [entry], "limits": 12, "corpus_size": 200, "top_k": [5, 10], "output_folder": str(tmp_path),
+    ev = {"tasks": [entry], "limits": 8, "corpus_size": 80, "top_k": [5, 10], "output_folder": str(tmp_path),
           "verbosity": 0}
     reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
                 "max_seq_length": 256}
@@ -147,7 +149,7 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     assert set(swept["CmrcRetrieval"]) == {"stage1", "stage2@top5", "stage2@top10"}
     scores = sorted((tmp_path / ".cache" / "rerank_scores").rglob("chunk-*.json"))
     stored = sum(len(json.loads(p.read_text())) for p in scores)
-    assert stored == 12 * 10  # each pair of the largest top_k scored once; top 5 came from the cache
+    assert stored == 8 * 10  # each pair of the largest top_k scored once; top 5 came from the cache
     # the same stage 2 as a run with that single top_k
     single = run_task({"model": bm25, "reranker": reranker,
                        "eval": {**ev, "top_k": 5, "output_folder": str(tmp_path / "single")}})
@@ -185,7 +187,7 @@ def test_precision_bf16_and_int8_on_both_encoders_are_kept_apart_and_close_to_fp
     from rag_eval.errors import ConfigError
 
     entry = local_task("Cranfield", "Retrieval", data_dir / CRANFIELD)
-    ev = {"tasks": [entry], "limits": 10, "corpus_size": 60, "top_k": 5, "output_folder": str(tmp_path),
+    ev = {"tasks": [entry], "limits": 6, "corpus_size": 50, "top_k": 5, "output_folder": str(tmp_path),
           "verbosity": 0}
     reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
                 "max_seq_length": 128}  # bf16 autocast is slow on a CPU without AVX512-BF16: short pairs

@@ -54,7 +54,7 @@ def _api(server, name=EMBEDDER, **extra) -> dict:
 def _eval(data_dir, out, **extra) -> dict:
     return {"tasks": [local_task("Cranfield", "Retrieval", data_dir / CRANFIELD),
                       local_task("StsBenchmark", "STS", data_dir / STSB)],
-            "limits": 30, "corpus_size": CORPUS, "output_folder": str(out), "verbosity": 0, **extra}
+            "limits": 12, "corpus_size": CORPUS, "output_folder": str(out), "verbosity": 0, **extra}
 
 
 def _close(ours: dict, ref: dict, metrics: tuple[str, ...]) -> None:
