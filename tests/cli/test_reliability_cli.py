@@ -14,7 +14,7 @@ from tests.conftest import start_cli
 from tests.eval.test_reliability import _minilm, _write_eval
 
 #: the resumed run's sample: pairs / texts / queries per task, and CMRC documents kept (of 848, judged ones among them)
-LIMITS, CORPUS = 60, 80
+LIMITS, CORPUS = 40, 50
 
 
 def test_failed_task_is_recorded_and_others_run(tmp_path, data_dir, one_label_classification):

@@ -87,7 +87,7 @@ def test_e5_scores_lcqmc_with_its_query_prompt(tmp_path, data_dir, e5_path, mini
     from rag_eval.stages.task_steps import prepare_task
 
     task = {"name": "LcqmcSTS", "type": "STS", "path": str(data_dir / "sts/lcqmc-zh")}
-    eval_cfg = {"tasks": [task], "limits": 400, "output_folder": str(tmp_path), "verbosity": 0}
+    eval_cfg = {"tasks": [task], "limits": 200, "output_folder": str(tmp_path), "verbosity": 0}
     prompts = {"LcqmcSTS": "query: "}
     e5 = run_task({"model": {"model_name_or_path": e5_path, "prompts": prompts}, "eval": eval_cfg})
     e5_plain = run_task({"model": {"model_name_or_path": e5_path, "name": "e5-noprompt"}, "eval": eval_cfg})
