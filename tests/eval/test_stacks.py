@@ -139,7 +139,8 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     from rag_eval import run_task
 
     entry = local_task("CmrcRetrieval", "Retrieval", data_dir / CMRC)
-    ev = {"tasks": [entry], "limits": 8, "corpus_size": 80, "top_k": [5, 10], "output_folder": str(tmp_path),
+    queries = 8
+    ev = {"tasks": [entry], "limits": queries, "corpus_size": 80, "top_k": [5, 10], "output_folder": str(tmp_path),
           "verbosity": 0}
     reranker = {"model_name_or_path": reranker_path, "is_cross_encoder": True, "name": "ms-marco",
                 "max_seq_length": 256}
@@ -149,7 +150,7 @@ def test_any_retriever_into_a_reranker_with_a_top_k_sweep_and_the_matrix(tmp_pat
     assert set(swept["CmrcRetrieval"]) == {"stage1", "stage2@top5", "stage2@top10"}
     scores = sorted((tmp_path / ".cache" / "rerank_scores").rglob("chunk-*.json"))
     stored = sum(len(json.loads(p.read_text())) for p in scores)
-    assert stored == 8 * 10  # each pair of the largest top_k scored once; top 5 came from the cache
+    assert stored == queries * 10  # each pair of the largest top_k scored once; top 5 came from the cache
     # the same stage 2 as a run with that single top_k
     single = run_task({"model": bm25, "reranker": reranker,
                        "eval": {**ev, "top_k": 5, "output_folder": str(tmp_path / "single")}})
